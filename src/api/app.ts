@@ -1,0 +1,54 @@
+import express, { type NextFunction, type Request, type Response } from 'express';
+import type { Registry } from 'prom-client';
+import { errorBody } from '../shared/errors.js';
+import type { Logger } from '../shared/logger.js';
+import type { Authenticate } from './auth.js';
+import { toAppError } from './http.js';
+
+export interface AppDeps {
+  log: Logger;
+  authenticate: Authenticate;
+  trustProxy: boolean | number | string;
+  metrics: Registry;
+  ready: () => Promise<boolean>;
+  routers: Array<[string, express.Router]>;
+}
+
+/** The Express app: every route but the vote hot path. */
+export function createApp(deps: AppDeps) {
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('trust proxy', deps.trustProxy);
+  app.set('query parser', 'simple');
+
+  app.get('/healthz', (_req, res) => {
+    res.json({ status: 'ok' });
+  });
+  app.get('/readyz', async (_req, res) => {
+    const ok = await deps.ready().catch(() => false);
+    res.status(ok ? 200 : 503).json({ status: ok ? 'ready' : 'unavailable' });
+  });
+  app.get('/metrics', async (_req, res) => {
+    res.type(deps.metrics.contentType).send(await deps.metrics.metrics());
+  });
+
+  app.use('/api', express.json({ limit: '64kb' }));
+  app.use('/api', async (req: Request, res: Response, next: NextFunction) => {
+    try {
+      res.locals.caller = await deps.authenticate(req.headers.authorization);
+      next();
+    } catch (err) {
+      next(err);
+    }
+  });
+  for (const [path, router] of deps.routers) app.use(path, router);
+
+  app.use('/api', (_req, res) => {
+    res.status(404).json({ error: { code: 'NOT_FOUND', message: 'No such endpoint' } });
+  });
+  app.use((err: unknown, _req: Request, res: Response, _next: NextFunction) => {
+    const appErr = toAppError(err, deps.log);
+    res.status(appErr.status).set(appErr.headers).json(errorBody(appErr));
+  });
+  return app;
+}

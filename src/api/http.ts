@@ -1,0 +1,100 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { z } from 'zod';
+import proxyaddr from 'proxy-addr';
+import { AppError, errorBody, payloadTooLarge, validationError } from '../shared/errors.js';
+import type { Logger } from '../shared/logger.js';
+
+/** Writes a JSON response. */
+export function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+  const payload = JSON.stringify(body);
+  res.writeHead(status, { 'Content-Type': 'application/json; charset=utf-8', 'Content-Length': Buffer.byteLength(payload), ...headers });
+  res.end(payload);
+}
+
+/** Maps any error to the contract's error body; unknown errors become a logged 500 with no details. */
+export function toAppError(err: unknown, log: Logger): AppError {
+  if (err instanceof AppError) return err;
+  if (err instanceof z.ZodError) return zodToValidationError(err);
+  const e = err as { type?: string; status?: number };
+  if (e?.type === 'entity.too.large') return payloadTooLarge(16 * 1024);
+  if (e?.type === 'entity.parse.failed') return validationError('The body is not valid JSON');
+  if (e?.type && e.status && e.status < 500) return validationError('The request body could not be read');
+  log.error({ err }, 'unhandled error');
+  return new AppError(500, 'INTERNAL', 'Something went wrong on our side');
+}
+
+/** A zod failure as VALIDATION_ERROR naming the first offending field. */
+export function zodToValidationError(err: z.ZodError): AppError {
+  const first = err.issues[0];
+  const field = first?.path.join('.') || undefined;
+  return validationError(field ? `${field}: ${first.message}` : first?.message ?? 'Invalid input', {
+    field,
+    issues: err.issues.slice(0, 10).map((i) => ({ field: i.path.join('.'), message: i.message })),
+  });
+}
+
+export function sendError(res: ServerResponse, err: unknown, log: Logger): void {
+  const appErr = toAppError(err, log);
+  sendJson(res, appErr.status, errorBody(appErr), appErr.headers);
+}
+
+/** Reads and parses a JSON body of at most `limit` bytes; 413 / 400 otherwise. */
+export function readJsonBody(req: IncomingMessage, limit: number): Promise<unknown> {
+  return new Promise((resolve, reject) => {
+    const type = req.headers['content-type'];
+    if (!type || !/^application\/json\b/i.test(type)) {
+      // Only JSON: a text/plain cross-site form post must not be able to vote for a visitor.
+      req.resume();
+      reject(validationError('Content-Type must be application/json'));
+      return;
+    }
+    const declared = Number(req.headers['content-length']);
+    if (declared > limit) {
+      req.resume();
+      reject(payloadTooLarge(limit));
+      return;
+    }
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on('data', (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > limit) {
+        req.removeAllListeners('data');
+        req.resume();
+        reject(payloadTooLarge(limit));
+        return;
+      }
+      chunks.push(chunk);
+    });
+    req.on('end', () => {
+      if (size > limit) return;
+      try {
+        resolve(JSON.parse(chunks.length === 1 ? chunks[0].toString('utf8') : Buffer.concat(chunks).toString('utf8')));
+      } catch {
+        reject(validationError('The body is not valid JSON'));
+      }
+    });
+    req.on('error', reject);
+  });
+}
+
+/** Parses a path id: a positive integer that fits a JS number, else null. */
+export function parseId(raw: string | undefined): number | null {
+  if (!raw || !/^[1-9][0-9]{0,15}$/.test(raw)) return null;
+  const n = Number(raw);
+  return Number.isSafeInteger(n) ? n : null;
+}
+
+/** The TRUST_PROXY setting in Express's trust-proxy syntax: unset trusts no proxy. */
+export function trustProxySetting(raw: string | undefined): boolean | number | string {
+  if (raw === undefined || raw === '' || raw === 'false') return false;
+  if (raw === 'true') return true;
+  if (/^[0-9]+$/.test(raw)) return Number(raw);
+  return raw;
+}
+
+/** The client address per the trust-proxy rule, with IPv4-mapped IPv6 shown as IPv4. */
+export function clientIp(req: IncomingMessage, trust: (addr: string, i: number) => boolean): string {
+  const ip = proxyaddr(req, trust);
+  return ip.startsWith('::ffff:') && ip.includes('.') ? ip.slice(7) : ip;
+}

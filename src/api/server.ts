@@ -1,0 +1,103 @@
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { sql } from 'kysely';
+import type { Queue } from 'bullmq';
+import { createDb } from '../db/client.js';
+import { createViewTokens } from '../domain/view-token.js';
+import type { Config } from '../shared/config.js';
+import type { Logger } from '../shared/logger.js';
+import { createMetricsRegistry } from '../shared/metrics.js';
+import { createRedis } from '../shared/redis.js';
+import { redisKeys } from '../shared/redis-keys.js';
+import { createQueue } from '../workers/queue.js';
+import { POLL_LIFECYCLE_QUEUE, type CloseAtEndJob } from '../workers/poll-lifecycle.js';
+import { createVoteBatcher, VOTE_INGEST_QUEUE, type VoteBatchJob } from '../workers/vote-ingest.js';
+import { createApp } from './app.js';
+import { createAuthenticator } from './auth.js';
+import { trustProxySetting } from './http.js';
+import { pollsRouter } from './routes/polls.js';
+import { resultsRouter } from './routes/results.js';
+import { createVoteRoute } from './routes/votes.js';
+import { createPollCache } from './services/poll-cache.js';
+import { createPollService } from './services/polls.js';
+import { createResultsService } from './services/results.js';
+import { createVoteClaims } from './services/vote-claims.js';
+import { createVoteService } from './services/votes.js';
+
+/** A running API process: HTTP server plus its connections, closed in order by close(). */
+export interface ApiHandle {
+  server: http.Server;
+  url: string;
+  close(): Promise<void>;
+}
+
+/** Builds and starts the API (Express app plus the bare vote route) on `port` (0 = any). */
+export async function startApi(config: Config, log: Logger, port = config.PORT): Promise<ApiHandle> {
+  const keys = redisKeys(config.REDIS_NAMESPACE);
+  const db = createDb(config.DATABASE_URL, 20);
+  // Fail-fast clients: a vote must get 503 at once while Redis is away, not wait in a buffer.
+  const redis = createRedis(config.REDIS_URL, { failFast: true, enableAutoPipelining: true, name: 'api' });
+  const subscriber = createRedis(config.REDIS_URL, { name: 'api-sub' });
+  const queueConnection = createRedis(config.REDIS_URL, { failFast: true, name: 'api-queue' });
+  const queueCtx = { connection: queueConnection, prefix: keys.queuePrefix, logger: log };
+  const voteQueue = createQueue<VoteBatchJob>(VOTE_INGEST_QUEUE, queueCtx);
+  const lifecycleQueue = createQueue<CloseAtEndJob>(POLL_LIFECYCLE_QUEUE, queueCtx);
+  const queues: Queue[] = [voteQueue, lifecycleQueue];
+
+  const metrics = createMetricsRegistry('api');
+  const authenticate = createAuthenticator(config.JWT_SECRET);
+  const viewTokens = createViewTokens(config.JWT_SECRET);
+  const pollCache = createPollCache({ db, subscriber, keys, ttlMs: config.POLL_CACHE_MS });
+  const batcher = createVoteBatcher(voteQueue, { maxBatch: config.VOTE_BATCH_MAX, maxWaitMs: config.VOTE_BATCH_MS });
+  const castVote = createVoteService({
+    polls: pollCache,
+    claims: createVoteClaims(redis, { pendingTtlMs: config.VOTE_PENDING_TTL_MS }),
+    batcher,
+    keys,
+    viewTokens,
+  });
+  const polls = createPollService({ db, publisher: redis, keys, lifecycle: lifecycleQueue });
+  const results = createResultsService({ db, polls: pollCache, cacheMs: 200 });
+
+  const trustProxy = trustProxySetting(config.TRUST_PROXY);
+  const app = createApp({
+    log,
+    authenticate,
+    trustProxy,
+    metrics,
+    ready: async () => {
+      await Promise.all([sql`SELECT 1`.execute(db), redis.ping()]);
+      return true;
+    },
+    routers: [
+      ['/api/v1/polls', pollsRouter({ polls, viewTokens })],
+      ['/api/v1/polls', resultsRouter({ results })],
+    ],
+  });
+  const voteRoute = createVoteRoute({ castVote, authenticate, trust: app.get('trust proxy fn'), log });
+
+  const server = http.createServer((req, res) => {
+    if (!voteRoute(req, res)) app(req, res);
+  });
+  server.keepAliveTimeout = 65_000;
+  await new Promise<void>((resolve) => server.listen(port, resolve));
+  const url = `http://localhost:${(server.address() as AddressInfo).port}`;
+
+  return {
+    server,
+    url,
+    async close() {
+      // Stop taking requests, let in-flight ones finish, then flush accepted votes into the queue.
+      await new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeIdleConnections();
+      });
+      await batcher.drain();
+      await Promise.allSettled(queues.map((q) => q.close()));
+      subscriber.disconnect();
+      redis.disconnect();
+      queueConnection.disconnect();
+      await db.destroy();
+    },
+  };
+}

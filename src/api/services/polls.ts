@@ -1,0 +1,209 @@
+import { randomBytes } from 'node:crypto';
+import type { Kysely } from 'kysely';
+import type { Queue } from 'bullmq';
+import type { Redis } from 'ioredis';
+import { assertCanReadPoll, isPollManager } from '../../domain/poll-access.js';
+import { findPoll, insertPoll, listPolls, replaceOptions, transitionPoll, updatePoll, withOptions, type PollWithOptions } from '../../db/polls.js';
+import type { DB, PollSettings, PollType } from '../../db/schema.js';
+import { authRequired, AppError, forbidden, pollNotActive, pollNotFound, validationError } from '../../shared/errors.js';
+import type { RedisKeys } from '../../shared/redis-keys.js';
+import { announcePollChange, closePoll, scheduleAutoClose, type CloseAtEndJob } from '../../workers/poll-lifecycle.js';
+import type { Principal } from '../auth.js';
+import type { CreatePollBody, PatchPollBody } from '../routes/polls.schema.js';
+
+/** The Poll of the contract; `access_key` only for its creator. */
+export function toPollResponse({ poll, options }: PollWithOptions, caller: Principal | null) {
+  return {
+    poll_id: poll.poll_id,
+    creator_id: poll.creator_id,
+    question: poll.question,
+    poll_type: poll.poll_type,
+    status: poll.status,
+    is_anonymous: poll.is_anonymous,
+    allow_change_vote: poll.allow_change_vote,
+    visibility: poll.visibility,
+    start_time: poll.start_time?.toISOString() ?? null,
+    end_time: poll.end_time?.toISOString() ?? null,
+    settings: poll.settings,
+    created_at: poll.created_at.toISOString(),
+    options: options.map((o) => ({ option_id: o.option_id, text: o.text, image_url: o.image_url, display_order: o.display_order })),
+    ...(poll.visibility === 'PRIVATE' && caller?.userId === poll.creator_id ? { access_key: poll.access_key } : {}),
+  };
+}
+
+const accessFacts = (p: PollWithOptions) => ({ ...p.poll, show_results_before_close: p.poll.settings.show_results_before_close });
+
+/** Fills in setting defaults and checks the rules that span fields. */
+function normalizeSettings(pollType: PollType, optionCount: number, given: Partial<PollSettings>): PollSettings {
+  const s: PollSettings = {
+    max_choices: given.max_choices ?? (pollType === 'MULTIPLE_CHOICE' ? optionCount : 1),
+    require_authentication: given.require_authentication ?? false,
+    show_results_before_close: given.show_results_before_close ?? true,
+    rating_min: given.rating_min ?? 1,
+    rating_max: given.rating_max ?? 5,
+    captcha: given.captcha ?? 'flagged',
+  };
+  if (pollType === 'SINGLE_CHOICE' && s.max_choices !== 1) throw validationError('A single-choice poll has max_choices 1', { field: 'settings.max_choices' });
+  if (pollType === 'MULTIPLE_CHOICE' && s.max_choices > optionCount) {
+    throw validationError('max_choices cannot exceed the number of options', { field: 'settings.max_choices' });
+  }
+  if (s.rating_min >= s.rating_max) throw validationError('rating_min must be below rating_max', { field: 'settings.rating_min' });
+  return s;
+}
+
+function checkShape(pollType: PollType, optionCount: number, start: Date | null, end: Date | null) {
+  if (pollType !== 'RATING' && optionCount < 2) throw validationError('A poll needs at least two options', { field: 'options' });
+  if (start && end && end <= start) throw validationError('end_time must be after start_time', { field: 'end_time' });
+}
+
+function checkEndInFuture(end: Date | null) {
+  if (end && end.getTime() <= Date.now()) throw validationError('end_time must be in the future', { field: 'end_time' });
+}
+
+export function createPollService(deps: { db: Kysely<DB>; publisher: Redis; keys: RedisKeys; lifecycle: Queue<CloseAtEndJob> }) {
+  const { db, lifecycle } = deps;
+
+  async function loadManaged(pollId: number, caller: Principal | null): Promise<PollWithOptions> {
+    if (!caller) throw authRequired();
+    const found = await findPoll(db, pollId);
+    if (!found) throw pollNotFound();
+    if (!isPollManager(found.poll, caller)) {
+      // A caller who cannot even read the poll must not learn it exists.
+      assertCanReadPoll(accessFacts(found), caller, undefined);
+      throw forbidden('Only the poll creator may do this');
+    }
+    return found;
+  }
+
+  async function afterChange(p: PollWithOptions) {
+    if (p.poll.status === 'ACTIVE' && p.poll.end_time) await scheduleAutoClose(lifecycle, p.poll.poll_id, p.poll.end_time);
+    await announcePollChange(deps, p.poll.poll_id).catch(() => {});
+  }
+
+  return {
+    async create(caller: Principal | null, body: CreatePollBody) {
+      if (!caller) throw authRequired();
+      checkShape(body.poll_type, body.options.length, body.start_time, body.end_time);
+      if (body.status === 'ACTIVE') checkEndInFuture(body.end_time);
+      if (body.visibility === 'ORGANIZATION' && caller.orgId === null) {
+        throw validationError('ORGANIZATION polls need a token with an "org" claim', { field: 'visibility' });
+      }
+      const created = await db.transaction().execute((trx) =>
+        insertPoll(
+          trx,
+          {
+            creator_id: caller.userId,
+            org_id: caller.orgId,
+            question: body.question,
+            poll_type: body.poll_type,
+            status: body.status,
+            is_anonymous: body.is_anonymous,
+            allow_change_vote: body.allow_change_vote,
+            visibility: body.visibility,
+            access_key: body.visibility === 'PRIVATE' ? randomBytes(18).toString('base64url') : null,
+            start_time: body.start_time,
+            end_time: body.end_time,
+            settings: normalizeSettings(body.poll_type, body.options.length, body.settings),
+            tiebreak_seed: randomBytes(32).toString('hex'),
+          },
+          body.options.map((o) => ({ text: o.text, image_url: o.image_url ?? null })),
+        ),
+      );
+      if (created.poll.status === 'ACTIVE' && created.poll.end_time) await scheduleAutoClose(lifecycle, created.poll.poll_id, created.poll.end_time);
+      return toPollResponse(created, caller);
+    },
+
+    async get(pollId: number, caller: Principal | null, key: string | undefined) {
+      const found = await findPoll(db, pollId);
+      if (!found) throw pollNotFound();
+      assertCanReadPoll(accessFacts(found), caller, key);
+      return found;
+    },
+
+    async list(caller: Principal | null, q: { status?: 'DRAFT' | 'ACTIVE' | 'CLOSED'; limit: number; cursor?: string; creator?: 'me' }) {
+      if (q.creator === 'me' && !caller) throw authRequired();
+      const rows = await listPolls(db, {
+        creatorId: q.creator === 'me' ? caller!.userId : undefined,
+        status: q.status,
+        before: q.cursor ? Number(q.cursor) : undefined,
+        limit: q.limit + 1,
+      });
+      const page = rows.slice(0, q.limit);
+      return {
+        items: (await withOptions(db, page)).map((p) => toPollResponse(p, caller)),
+        next_cursor: rows.length > q.limit ? String(page[page.length - 1].poll_id) : null,
+      };
+    },
+
+    async patch(pollId: number, caller: Principal | null, body: PatchPollBody) {
+      const current = await loadManaged(pollId, caller);
+      const { poll } = current;
+      if (poll.status === 'CLOSED') throw pollNotActive('A closed poll cannot be edited');
+      const updated = await db.transaction().execute(async (trx) => {
+        const locked = await findPoll(trx, pollId, { forUpdate: true });
+        if (!locked || locked.poll.status !== poll.status) throw new AppError(409, 'CONFLICT', 'The poll changed meanwhile; try again');
+        if (poll.status === 'ACTIVE') {
+          const { end_time, settings, ...rest } = body;
+          const other = Object.keys(rest)[0] ?? Object.keys(settings ?? {}).find((k) => k !== 'show_results_before_close');
+          if (other) throw validationError(`${other} cannot be changed once the poll is ACTIVE`, { field: other });
+          if (end_time !== undefined) {
+            checkEndInFuture(end_time);
+            checkShape(poll.poll_type, current.options.length, poll.start_time, end_time);
+          }
+          const nextSettings = settings?.show_results_before_close === undefined
+            ? undefined
+            : { ...poll.settings, show_results_before_close: settings.show_results_before_close };
+          const row = await updatePoll(trx, pollId, { end_time, settings: nextSettings });
+          return { poll: row, options: locked.options };
+        }
+        const pollType = body.poll_type ?? poll.poll_type;
+        const options = body.options ? body.options.map((o) => ({ text: o.text, image_url: o.image_url ?? null })) : null;
+        const optionCount = options?.length ?? locked.options.length;
+        const start = body.start_time === undefined ? poll.start_time : body.start_time;
+        const end = body.end_time === undefined ? poll.end_time : body.end_time;
+        checkShape(pollType, optionCount, start, end);
+        const visibility = body.visibility ?? poll.visibility;
+        if (visibility === 'ORGANIZATION' && poll.org_id === null) {
+          throw validationError('ORGANIZATION polls need a creator with an "org" claim', { field: 'visibility' });
+        }
+        // Settings given in a patch replace the stored ones field by field; changed types re-derive defaults.
+        const base = body.poll_type && body.poll_type !== poll.poll_type ? {} : poll.settings;
+        const settings = normalizeSettings(pollType, optionCount, { ...base, ...(body.settings ?? {}) });
+        const row = await updatePoll(trx, pollId, {
+          question: body.question,
+          poll_type: body.poll_type,
+          is_anonymous: body.is_anonymous,
+          allow_change_vote: body.allow_change_vote,
+          visibility: body.visibility,
+          access_key: visibility === 'PRIVATE' ? poll.access_key ?? randomBytes(18).toString('base64url') : null,
+          start_time: body.start_time,
+          end_time: body.end_time,
+          settings,
+        });
+        return { poll: row, options: options ? await replaceOptions(trx, pollId, options) : locked.options };
+      });
+      await afterChange(updated);
+      return toPollResponse(updated, caller);
+    },
+
+    async publish(pollId: number, caller: Principal | null) {
+      const current = await loadManaged(pollId, caller);
+      if (current.poll.status !== 'DRAFT') throw new AppError(409, 'POLL_NOT_DRAFT', 'Only a DRAFT poll can be published');
+      checkEndInFuture(current.poll.end_time);
+      const row = await transitionPoll(db, pollId, ['DRAFT'], 'ACTIVE');
+      if (!row) throw new AppError(409, 'POLL_NOT_DRAFT', 'Only a DRAFT poll can be published');
+      const updated = { poll: row, options: current.options };
+      await afterChange(updated);
+      return toPollResponse(updated, caller);
+    },
+
+    async close(pollId: number, caller: Principal | null) {
+      const current = await loadManaged(pollId, caller);
+      if (current.poll.status === 'CLOSED') return toPollResponse(current, caller);
+      const row = await closePoll(deps, pollId);
+      const after = row ? { poll: row, options: current.options } : ((await findPoll(db, pollId)) ?? current);
+      return toPollResponse(after, caller);
+    },
+  };
+}
+export type PollService = ReturnType<typeof createPollService>;

@@ -1,0 +1,105 @@
+import { sql } from 'kysely';
+import type { Db } from './client.js';
+import type { VoteStatus } from './schema.js';
+
+/** The part of a stored ballot that the counters depend on. */
+export interface CountedState {
+  pollId: number;
+  status: VoteStatus;
+  counted: number[];
+  ranking: number[] | null;
+  ratings: Record<string, number> | null;
+}
+
+/** One ballot that moved: `before` null for a new ballot. */
+export interface BallotChange {
+  before: CountedState | null;
+  after: CountedState;
+}
+
+/**
+ * Serialises every writer of one poll's votes and counters (vote batches, flagging,
+ * reviews) for the rest of the transaction. Locks are taken in ascending poll order so
+ * two transactions can never wait on each other in a cycle.
+ */
+export async function lockPolls(trx: Db, pollIds: number[]): Promise<void> {
+  const ids = [...new Set(pollIds)].sort((a, b) => a - b);
+  for (const id of ids) await sql`SELECT pg_advisory_xact_lock(${id}::bigint)`.execute(trx);
+}
+
+/**
+ * Moves every materialised aggregate (option counts, ballot totals, pending review, ranked
+ * ballot groups, rating histograms) by exactly the difference between the before and after
+ * states, then recomputes percentages. Must run under lockPolls for the same polls.
+ */
+export async function applyBallotChanges(trx: Db, changes: BallotChange[]): Promise<number[]> {
+  const options = new Map<string, number>(); // "poll:option" -> delta
+  const totals = new Map<number, { total: number; pending: number }>();
+  const ranked = new Map<string, number>(); // "poll|1,2,3" -> delta
+  const ratings = new Map<string, number>(); // "poll:option:rating" -> delta
+  const touched = new Set<number>();
+
+  const add = <K>(m: Map<K, number>, k: K, d: number) => m.set(k, (m.get(k) ?? 0) + d);
+  const account = (s: CountedState, sign: 1 | -1) => {
+    touched.add(s.pollId);
+    const t = totals.get(s.pollId) ?? { total: 0, pending: 0 };
+    totals.set(s.pollId, t);
+    if (s.status === 'SUSPICIOUS') t.pending += sign;
+    if (s.status !== 'VALID') return;
+    t.total += sign;
+    for (const o of s.counted) add(options, `${s.pollId}:${o}`, sign);
+    if (s.ranking) add(ranked, `${s.pollId}|${s.ranking.join(',')}`, sign);
+    if (s.ratings) for (const [o, r] of Object.entries(s.ratings)) add(ratings, `${s.pollId}:${o}:${r}`, sign);
+  };
+  for (const c of changes) {
+    if (c.before) account(c.before, -1);
+    account(c.after, 1);
+  }
+  if (touched.size === 0) return [];
+
+  const optionRows = [...options].filter(([, d]) => d !== 0).map(([k, d]) => [...k.split(':').map(Number), d]);
+  if (optionRows.length) {
+    // Rows are updated in primary-key order; the poll locks already exclude concurrent writers.
+    await sql`
+      UPDATE vote_results r SET vote_count = r.vote_count + d.delta, last_updated = now()
+      FROM (SELECT * FROM unnest(${optionRows.map((r) => r[0])}::bigint[], ${optionRows.map((r) => r[1])}::bigint[],
+                                 ${optionRows.map((r) => r[2])}::bigint[]) AS t(poll_id, option_id, delta)
+            ORDER BY poll_id, option_id) d
+      WHERE r.poll_id = d.poll_id AND r.option_id = d.option_id`.execute(trx);
+  }
+
+  const pollIds = [...touched].sort((a, b) => a - b);
+  await sql`
+    UPDATE poll_tallies p SET total_votes = p.total_votes + d.total, pending_review = p.pending_review + d.pending,
+      seq = p.seq + 1, updated_at = now()
+    FROM unnest(${pollIds}::bigint[], ${pollIds.map((p) => totals.get(p)!.total)}::bigint[],
+                ${pollIds.map((p) => totals.get(p)!.pending)}::bigint[]) AS d(poll_id, total, pending)
+    WHERE p.poll_id = d.poll_id`.execute(trx);
+
+  await sql`
+    UPDATE vote_results r
+    SET percentage = CASE WHEN s.sum > 0 THEN round(r.vote_count * 100.0 / s.sum, 2) ELSE 0 END
+    FROM (SELECT poll_id, sum(vote_count) AS sum FROM vote_results WHERE poll_id = ANY(${pollIds}::bigint[]) GROUP BY poll_id) s
+    WHERE r.poll_id = s.poll_id`.execute(trx);
+
+  const rankedRows = [...ranked].filter(([, d]) => d !== 0);
+  if (rankedRows.length) {
+    await sql`
+      INSERT INTO ranked_ballot_counts AS c (poll_id, ranking, ballot_count)
+      SELECT t.poll_id, string_to_array(t.ranking, ',')::bigint[], t.delta
+      FROM unnest(${rankedRows.map(([k]) => Number(k.split('|')[0]))}::bigint[], ${rankedRows.map(([k]) => k.split('|')[1])}::text[],
+                  ${rankedRows.map(([, d]) => d)}::bigint[]) AS t(poll_id, ranking, delta)
+      ORDER BY 1, 2
+      ON CONFLICT (poll_id, ranking) DO UPDATE SET ballot_count = c.ballot_count + excluded.ballot_count`.execute(trx);
+  }
+  const ratingRows = [...ratings].filter(([, d]) => d !== 0).map(([k, d]) => [...k.split(':').map(Number), d]);
+  if (ratingRows.length) {
+    await sql`
+      INSERT INTO rating_counts AS c (poll_id, option_id, rating, rating_count)
+      SELECT * FROM unnest(${ratingRows.map((r) => r[0])}::bigint[], ${ratingRows.map((r) => r[1])}::bigint[],
+                           ${ratingRows.map((r) => r[2])}::int[], ${ratingRows.map((r) => r[3])}::bigint[])
+      ORDER BY 1, 2, 3
+      ON CONFLICT (poll_id, option_id, rating) DO UPDATE SET rating_count = c.rating_count + excluded.rating_count`.execute(trx);
+  }
+  return pollIds;
+}

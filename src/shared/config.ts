@@ -1,0 +1,47 @@
+import { z } from 'zod';
+
+const int = (def: number) => z.coerce.number().int().nonnegative().default(def);
+
+const schema = z.object({
+  NODE_ENV: z.string().default('development'),
+  PORT: int(3000),
+  REALTIME_PORT: int(3001),
+  WORKER_METRICS_PORT: int(3002),
+  DATABASE_URL: z.string().default('postgres://postgres@localhost:5432/polls'),
+  REDIS_URL: z.string().default('redis://localhost:6379'),
+  // Prefixes every Redis key, channel and queue: lets test runs or tenants share one Redis.
+  REDIS_NAMESPACE: z.string().regex(/^[a-zA-Z0-9_-]*$/).default(''),
+  JWT_SECRET: z.string().min(16).default('dev-only-secret-change-me-in-production'),
+  TRUST_PROXY: z.string().optional(),
+  ADMIN_USER: z.string().optional(),
+  ADMIN_PASSWORD: z.string().optional(),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  VOTES_PER_IP_PER_POLL_PER_HOUR: int(10),
+  PREFIX_VOTES_LIMIT: int(50),
+  PREFIX_WINDOW_SECONDS: int(600),
+  MIN_RESPONSE_MS: int(1000),
+  // The API groups accepted votes into one queue job per VOTE_BATCH_MS or VOTE_BATCH_MAX votes.
+  VOTE_BATCH_MS: int(4),
+  VOTE_BATCH_MAX: int(500),
+  WORKER_CONCURRENCY: int(4),
+  // How long a stalled worker keeps its job before another worker takes it over.
+  WORKER_LOCK_MS: int(30_000),
+  // Votes go through SET NX dedup while "pending" for this long before the claim lapses.
+  VOTE_PENDING_TTL_MS: int(30_000),
+  POLL_CACHE_MS: int(1000),
+  CORS_ORIGINS: z.string().default('*'),
+  WS_ALLOWED_ORIGINS: z.string().default('*'),
+});
+
+export type Config = Readonly<z.infer<typeof schema>>;
+
+/** Parses the environment once; exits with a readable message on bad settings. */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const parsed = schema.safeParse(env);
+  if (!parsed.success) {
+    const lines = parsed.error.issues.map((i) => `  ${i.path.join('.')}: ${i.message}`);
+    console.error(`Invalid configuration:\n${lines.join('\n')}`);
+    process.exit(1);
+  }
+  return Object.freeze(parsed.data);
+}

@@ -1,0 +1,21 @@
+/**
+ * Every Redis key and channel name in one place. Per-poll names carry the poll id in a
+ * hash tag ({7}) so that all of a poll's keys live in one Redis Cluster slot and one Lua
+ * script may touch them together.
+ */
+export function redisKeys(namespace: string) {
+  const ns = namespace ? `${namespace}:` : '';
+  return {
+    /** BullMQ prefix: one hash tag so every queue key shares a slot. */
+    queuePrefix: `{${ns}polls}`,
+    /** Dedup claim of one voter in one poll (hash: seq, vote_id). */
+    voter: (pollId: number, voterKey: string) => `${ns}vote:{${pollId}}:voter:${voterKey}`,
+    /** Pub/sub channel carrying a poll's new counts after each committed batch. */
+    pollUpdates: (pollId: number) => `${ns}poll:{${pollId}}:update`,
+    /** Pattern matching every poll's update channel. */
+    pollUpdatesPattern: `${ns}poll:{*}:update`,
+    /** Broadcast channel telling API processes to drop a cached poll. */
+    pollInvalidations: `${ns}polls:invalidate`,
+  };
+}
+export type RedisKeys = ReturnType<typeof redisKeys>;

@@ -1,0 +1,64 @@
+import pg from 'pg';
+import { Redis } from 'ioredis';
+
+function redact(url: string): string {
+  try {
+    const u = new URL(url);
+    if (u.password) u.password = '***';
+    return u.toString();
+  } catch {
+    return url;
+  }
+}
+
+/**
+ * Checks PostgreSQL and Redis once at startup and exits with one clear line (which URL,
+ * what to start) instead of a stack trace when one is unreachable.
+ */
+export async function ensureBackingServices(
+  role: string,
+  { databaseUrl, redisUrl }: { databaseUrl?: string; redisUrl?: string },
+): Promise<void> {
+  const problems: string[] = [];
+  if (databaseUrl) {
+    // Connect to the maintenance database: the app database may not exist before migrations.
+    const url = new URL(databaseUrl);
+    url.pathname = '/postgres';
+    const client = new pg.Client({ connectionString: url.toString(), connectionTimeoutMillis: 3000 });
+    try {
+      await client.connect();
+    } catch (err) {
+      problems.push(
+        `cannot reach PostgreSQL at ${redact(databaseUrl)} (${(err as Error).message}). ` +
+          'Start PostgreSQL (e.g. `docker compose up -d postgres`) or set DATABASE_URL.',
+      );
+    } finally {
+      await client.end().catch(() => {});
+    }
+  }
+  if (redisUrl) {
+    const client = new Redis(redisUrl, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null, connectTimeout: 3000 });
+    client.on('error', () => {});
+    try {
+      await client.connect();
+      const policy = await client.config('GET', 'maxmemory-policy').catch(() => null);
+      const value = Array.isArray(policy) ? policy[1] : null;
+      if (value && value !== 'noeviction') {
+        console.warn(
+          `[${role}] WARNING: Redis maxmemory-policy is "${value}", not "noeviction": under memory pressure Redis may evict queued votes. Set maxmemory-policy noeviction.`,
+        );
+      }
+    } catch (err) {
+      problems.push(
+        `cannot reach Redis at ${redact(redisUrl)} (${(err as Error).message}). ` +
+          'Start Redis (e.g. `docker compose up -d redis`) or set REDIS_URL.',
+      );
+    } finally {
+      client.disconnect();
+    }
+  }
+  if (problems.length) {
+    for (const p of problems) console.error(`[${role}] ${p}`);
+    process.exit(1);
+  }
+}

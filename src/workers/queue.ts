@@ -1,0 +1,63 @@
+import { Queue, Worker, type Job, type JobsOptions, type Processor } from 'bullmq';
+import type { Redis } from 'ioredis';
+import type { Logger } from '../shared/logger.js';
+
+/** What every queue and worker of the project shares. */
+export interface QueueContext {
+  connection: Redis;
+  prefix: string;
+  logger: Logger;
+}
+
+const DEFAULT_JOB_OPTIONS: JobsOptions = {
+  attempts: 8,
+  backoff: { type: 'exponential', delay: 500 },
+  removeOnComplete: { count: 1000 },
+  // Failed jobs stay for inspection in Bull Board; nothing is dropped silently.
+  removeOnFail: false,
+};
+
+/** A queue with the project's defaults: retries with backoff, bounded completed history. */
+export function createQueue<T>(name: string, ctx: QueueContext, defaults: JobsOptions = {}): Queue<T> {
+  return new Queue<T>(name, {
+    connection: ctx.connection,
+    prefix: ctx.prefix,
+    defaultJobOptions: { ...DEFAULT_JOB_OPTIONS, ...defaults },
+  }) as Queue<T>;
+}
+
+export interface WorkerHooks {
+  onCompleted?: (job: Job) => void;
+  onFailed?: (job: Job | undefined, err: Error, final: boolean) => void;
+  onStalled?: (jobId: string) => void;
+}
+
+/** A worker with the project's defaults: logs the final failure of a job, reports stalls. */
+export function createWorker<T>(
+  name: string,
+  processor: Processor<T>,
+  ctx: QueueContext,
+  opts: { concurrency?: number; lockDuration?: number } & WorkerHooks = {},
+): Worker<T> {
+  const { onCompleted, onFailed, onStalled, ...workerOpts } = opts;
+  const worker = new Worker<T>(name, processor, {
+    connection: ctx.connection,
+    prefix: ctx.prefix,
+    stalledInterval: Math.max(1000, Math.floor((workerOpts.lockDuration ?? 30_000) / 2)),
+    maxStalledCount: 10,
+    ...workerOpts,
+  });
+  worker.on('completed', (job) => onCompleted?.(job));
+  worker.on('failed', (job, err) => {
+    const final = !job || job.attemptsMade >= (job.opts.attempts ?? 1);
+    if (final) ctx.logger.error({ queue: name, jobId: job?.id, err: err.message }, 'job failed for good');
+    else ctx.logger.warn({ queue: name, jobId: job?.id, err: err.message }, 'job failed, will retry');
+    onFailed?.(job, err, final);
+  });
+  worker.on('stalled', (jobId) => {
+    ctx.logger.warn({ queue: name, jobId }, 'job stalled, handed to another worker');
+    onStalled?.(jobId);
+  });
+  worker.on('error', (err) => ctx.logger.error({ queue: name, err: err.message }, 'worker error'));
+  return worker;
+}

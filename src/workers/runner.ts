@@ -1,0 +1,61 @@
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { sql } from 'kysely';
+import type { Worker } from 'bullmq';
+import { createDb } from '../db/client.js';
+import type { Config } from '../shared/config.js';
+import type { Logger } from '../shared/logger.js';
+import { createMetricsRegistry } from '../shared/metrics.js';
+import { createOpsHandler } from '../shared/ops-server.js';
+import { createRedis } from '../shared/redis.js';
+import { redisKeys } from '../shared/redis-keys.js';
+import { createPollLifecycleProcessor, POLL_LIFECYCLE_QUEUE, type CloseAtEndJob } from './poll-lifecycle.js';
+import { createWorker } from './queue.js';
+import { createVoteIngestProcessor, VOTE_INGEST_QUEUE, type VoteBatchJob } from './vote-ingest.js';
+
+export interface WorkersHandle {
+  url: string;
+  close(): Promise<void>;
+}
+
+/** Starts every queue's workers and the metrics / health endpoint. */
+export async function startWorkers(config: Config, log: Logger, port = config.WORKER_METRICS_PORT): Promise<WorkersHandle> {
+  const keys = redisKeys(config.REDIS_NAMESPACE);
+  const db = createDb(config.DATABASE_URL, config.WORKER_CONCURRENCY + 4);
+  const connection = createRedis(config.REDIS_URL, { name: 'workers' });
+  const publisher = createRedis(config.REDIS_URL, { name: 'workers-pub' });
+  const ctx = { connection, prefix: keys.queuePrefix, logger: log };
+  const metrics = createMetricsRegistry('workers');
+
+  const workers: Worker[] = [
+    createWorker<VoteBatchJob>(VOTE_INGEST_QUEUE, createVoteIngestProcessor({ db, publisher, keys }), ctx, {
+      concurrency: config.WORKER_CONCURRENCY,
+      lockDuration: config.WORKER_LOCK_MS,
+    }),
+    createWorker<CloseAtEndJob>(POLL_LIFECYCLE_QUEUE, createPollLifecycleProcessor({ db, publisher, keys }), ctx, {
+      concurrency: 2,
+      lockDuration: config.WORKER_LOCK_MS,
+    }),
+  ];
+
+  const server = http.createServer(
+    createOpsHandler(metrics, async () => {
+      await Promise.all([sql`SELECT 1`.execute(db), publisher.ping()]);
+      return true;
+    }),
+  );
+  await new Promise<void>((resolve) => server.listen(port, resolve));
+  const url = `http://localhost:${(server.address() as AddressInfo).port}`;
+
+  return {
+    url,
+    async close() {
+      // Finish the batches in hand; jobs not started stay queued for the next worker.
+      await Promise.allSettled(workers.map((w) => w.close()));
+      server.close();
+      publisher.disconnect();
+      connection.disconnect();
+      await db.destroy();
+    },
+  };
+}

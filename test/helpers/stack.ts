@@ -1,0 +1,175 @@
+import { randomBytes } from 'node:crypto';
+import { SignJWT } from 'jose';
+import { sql, type Kysely } from 'kysely';
+import { startApi, type ApiHandle } from '../../src/api/server.js';
+import { createDb } from '../../src/db/client.js';
+import type { DB } from '../../src/db/schema.js';
+import { loadConfig, type Config } from '../../src/shared/config.js';
+import { createLogger } from '../../src/shared/logger.js';
+import { createRedis } from '../../src/shared/redis.js';
+import { startWorkers, type WorkersHandle } from '../../src/workers/runner.js';
+import { createTestDatabase } from './db.js';
+
+export const JWT_SECRET = 'test-secret-test-secret-test-secret';
+
+export interface Stack {
+  config: Config;
+  api: ApiHandle;
+  workers: WorkersHandle | null;
+  db: Kysely<DB>;
+  url: string;
+  /** Starts the workers (when started without them, or after stopWorkers). */
+  startWorkers(): Promise<void>;
+  stopWorkers(): Promise<void>;
+  close(): Promise<void>;
+}
+
+/**
+ * A real API (and workers) on a fresh database and a private Redis namespace: test files
+ * never see each other's polls, keys or queues.
+ */
+export async function startStack(opts: { workers?: boolean; env?: Record<string, string> } = {}): Promise<Stack> {
+  const database = await createTestDatabase();
+  const namespace = `t${randomBytes(4).toString('hex')}`;
+  const config = loadConfig({
+    DATABASE_URL: database.url,
+    REDIS_URL: process.env.REDIS_URL ?? 'redis://127.0.0.1:6379',
+    REDIS_NAMESPACE: namespace,
+    JWT_SECRET,
+    LOG_LEVEL: 'silent',
+    POLL_CACHE_MS: '0',
+    WORKER_LOCK_MS: '5000',
+    ...opts.env,
+  });
+  const log = createLogger(config.LOG_LEVEL, 'test');
+  const api = await startApi(config, log, 0);
+  const db = createDb(config.DATABASE_URL, 4);
+  const stack: Stack = {
+    config,
+    api,
+    workers: null,
+    db,
+    url: api.url,
+    async startWorkers() {
+      if (!stack.workers) stack.workers = await startWorkers(config, log, 0);
+    },
+    async stopWorkers() {
+      await stack.workers?.close();
+      stack.workers = null;
+    },
+    async close() {
+      await stack.stopWorkers();
+      await api.close();
+      await db.destroy();
+      await deleteNamespace(config.REDIS_URL, namespace);
+      await database.drop();
+    },
+  };
+  if (opts.workers !== false) await stack.startWorkers();
+  return stack;
+}
+
+async function deleteNamespace(redisUrl: string, namespace: string) {
+  const redis = createRedis(redisUrl);
+  try {
+    for (const pattern of [`${namespace}:*`, `{${namespace}:polls}*`]) {
+      let cursor = '0';
+      do {
+        const [next, keys] = await redis.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
+        if (keys.length) await redis.unlink(...keys);
+        cursor = next;
+      } while (cursor !== '0');
+    }
+  } finally {
+    redis.disconnect();
+  }
+}
+
+/** A signed HS256 token for a test user. */
+export function tokenFor(sub: number | string, claims: Record<string, unknown> = {}, secret = JWT_SECRET): Promise<string> {
+  return new SignJWT({ ...claims })
+    .setProtectedHeader({ alg: 'HS256' })
+    .setSubject(String(sub))
+    .setIssuedAt()
+    .setExpirationTime('1h')
+    .sign(new TextEncoder().encode(secret));
+}
+
+export interface CallResult<T = any> {
+  status: number;
+  body: T;
+  headers: Headers;
+}
+
+/** Calls the API with a JSON body; `token` signs the request in. */
+export async function call<T = any>(
+  stack: { url: string },
+  method: string,
+  path: string,
+  opts: { body?: unknown; token?: string; headers?: Record<string, string>; raw?: string } = {},
+): Promise<CallResult<T>> {
+  const headers: Record<string, string> = { ...opts.headers };
+  if (opts.token) headers.authorization = `Bearer ${opts.token}`;
+  let body: string | undefined;
+  if (opts.raw !== undefined) body = opts.raw;
+  else if (opts.body !== undefined) body = JSON.stringify(opts.body);
+  if (body !== undefined && !headers['content-type']) headers['content-type'] = 'application/json';
+  const res = await fetch(stack.url + path, { method, headers, body });
+  const text = await res.text();
+  let parsed: unknown = text;
+  try {
+    parsed = text ? JSON.parse(text) : null;
+  } catch {
+    /* not JSON */
+  }
+  return { status: res.status, body: parsed as T, headers: res.headers };
+}
+
+/** Creates a poll through the API (ACTIVE, SINGLE_CHOICE, three options unless told otherwise). */
+export async function createPoll(stack: Stack, overrides: Record<string, unknown> = {}, token?: string) {
+  const t = token ?? (await tokenFor(1));
+  const res = await call(stack, 'POST', '/api/v1/polls', {
+    token: t,
+    body: {
+      question: 'Best editor?',
+      poll_type: 'SINGLE_CHOICE',
+      options: [{ text: 'vim' }, { text: 'emacs' }, { text: 'nano' }],
+      status: 'ACTIVE',
+      ...overrides,
+    },
+  });
+  if (res.status !== 201) throw new Error(`createPoll failed: ${res.status} ${JSON.stringify(res.body)}`);
+  return res.body as { poll_id: number; options: Array<{ option_id: number }>; access_key?: string } & Record<string, any>;
+}
+
+/** Waits until `check` returns true (polls every 50 ms). */
+export async function eventually(check: () => Promise<boolean>, timeoutMs = 15_000, what = 'condition'): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    if (await check()) return;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+/** Every counter of a poll next to a recount from the raw votes. */
+export async function countersAndRecount(db: Kysely<DB>, pollId: number) {
+  const counters = await db.selectFrom('vote_results').select(['option_id', 'vote_count']).where('poll_id', '=', pollId).orderBy('option_id').execute();
+  const { rows: recount } = await sql<{ option_id: number; n: number }>`
+    SELECT o.option_id, count(v.vote_id)::int AS n
+    FROM poll_options o
+    LEFT JOIN votes v ON v.poll_id = o.poll_id AND v.status = 'VALID' AND o.option_id = ANY(v.counted_options)
+    WHERE o.poll_id = ${pollId} GROUP BY o.option_id ORDER BY o.option_id`.execute(db);
+  const tally = await db.selectFrom('poll_tallies').selectAll().where('poll_id', '=', pollId).executeTakeFirstOrThrow();
+  const { rows: totals } = await sql<{ valid: number; suspicious: number }>`
+    SELECT count(*) FILTER (WHERE status = 'VALID')::int AS valid, count(*) FILTER (WHERE status = 'SUSPICIOUS')::int AS suspicious
+    FROM votes WHERE poll_id = ${pollId}`.execute(db);
+  return {
+    counters: Object.fromEntries(counters.map((c) => [c.option_id, c.vote_count])),
+    recount: Object.fromEntries(recount.map((r) => [r.option_id, r.n])),
+    total: tally.total_votes,
+    pending: tally.pending_review,
+    validVotes: totals[0].valid,
+    suspiciousVotes: totals[0].suspicious,
+  };
+}
