@@ -1,6 +1,8 @@
 import { sql } from 'kysely';
+import type { RankedBallotGroup, RankedInput } from '../domain/tally/instant-runoff.js';
+import type { RatingInput } from '../domain/tally/rating.js';
 import type { Db } from './client.js';
-import type { PollStatus, PollType } from './schema.js';
+import type { PollSettings, PollStatus, PollType } from './schema.js';
 
 /** The materialised results of one poll, as stored. */
 export interface ResultsState {
@@ -12,9 +14,16 @@ export interface ResultsState {
   seq: number;
   updated_at: Date;
   options: Array<{ option_id: number; text: string; vote_count: number; percentage: number }>;
+  /**
+   * RANKED only: the counted ballots grouped by ranking, with the secret tie-break seed. Kept raw
+   * so that tabulation runs after commit, outside the poll lock, once per published state.
+   */
+  ranked_input?: RankedInput;
+  /** RATING only: the counted ratings per option and value. */
+  rating_input?: RatingInput;
 }
 
-/** Reads the stored counts of the given polls in one query. */
+/** Reads the stored counts of the given polls: one query, plus one per tabulated poll type present. */
 export async function loadResults(db: Db, pollIds: number[]): Promise<Map<number, ResultsState>> {
   const out = new Map<number, ResultsState>();
   if (pollIds.length === 0) return out;
@@ -30,15 +39,18 @@ export async function loadResults(db: Db, pollIds: number[]): Promise<Map<number
     text: string;
     vote_count: number;
     percentage: string;
+    settings: PollSettings;
+    tiebreak_seed: string;
   }>`
     SELECT p.poll_id, p.poll_type, p.status, t.total_votes, t.pending_review, t.seq, t.updated_at,
-           o.option_id, o.text, r.vote_count, r.percentage
+           o.option_id, o.text, r.vote_count, r.percentage, p.settings, p.tiebreak_seed
     FROM polls p
     JOIN poll_tallies t ON t.poll_id = p.poll_id
     JOIN poll_options o ON o.poll_id = p.poll_id
     JOIN vote_results r ON r.poll_id = o.poll_id AND r.option_id = o.option_id
     WHERE p.poll_id = ANY(${pollIds}::bigint[])
     ORDER BY p.poll_id, o.display_order, o.option_id`.execute(db);
+  const first = new Map<number, (typeof rows)[number]>();
   for (const r of rows) {
     let s = out.get(r.poll_id);
     if (!s) {
@@ -53,8 +65,52 @@ export async function loadResults(db: Db, pollIds: number[]): Promise<Map<number
         options: [],
       };
       out.set(r.poll_id, s);
+      first.set(r.poll_id, r);
     }
     s.options.push({ option_id: r.option_id, text: r.text, vote_count: r.vote_count, percentage: Number(r.percentage) });
+  }
+
+  const idsOf = (type: PollType) => [...out.values()].filter((s) => s.poll_type === type).map((s) => s.poll_id);
+  const ballots = await loadRankedBallots(db, idsOf('RANKED'));
+  const histograms = await loadRatingHistograms(db, idsOf('RATING'));
+  for (const s of out.values()) {
+    const optionIds = s.options.map((o) => o.option_id);
+    const { settings, tiebreak_seed } = first.get(s.poll_id)!;
+    if (s.poll_type === 'RANKED') s.ranked_input = { optionIds, ballots: ballots.get(s.poll_id) ?? [], seed: tiebreak_seed };
+    if (s.poll_type === 'RATING') {
+      s.rating_input = { optionIds, ratingMin: settings.rating_min, ratingMax: settings.rating_max, histograms: histograms.get(s.poll_id) ?? {} };
+    }
+  }
+  return out;
+}
+
+/** Counted ballot groups of RANKED polls: cost follows distinct rankings, not voters. */
+async function loadRankedBallots(db: Db, pollIds: number[]): Promise<Map<number, RankedBallotGroup[]>> {
+  const out = new Map<number, RankedBallotGroup[]>();
+  if (pollIds.length === 0) return out;
+  // Zero-count groups are what changed votes leave behind; they carry no ballots.
+  const { rows } = await sql<{ poll_id: number; ranking: number[]; ballot_count: number }>`
+    SELECT poll_id, ranking, ballot_count FROM ranked_ballot_counts
+    WHERE poll_id = ANY(${pollIds}::bigint[]) AND ballot_count > 0`.execute(db);
+  for (const r of rows) {
+    let groups = out.get(r.poll_id);
+    if (!groups) out.set(r.poll_id, (groups = []));
+    groups.push({ ranking: r.ranking, count: r.ballot_count });
+  }
+  return out;
+}
+
+/** Counted ratings of RATING polls: option id -> rating -> how many. */
+async function loadRatingHistograms(db: Db, pollIds: number[]): Promise<Map<number, Record<number, Record<number, number>>>> {
+  const out = new Map<number, Record<number, Record<number, number>>>();
+  if (pollIds.length === 0) return out;
+  const { rows } = await sql<{ poll_id: number; option_id: number; rating: number; rating_count: number }>`
+    SELECT poll_id, option_id, rating, rating_count FROM rating_counts
+    WHERE poll_id = ANY(${pollIds}::bigint[]) AND rating_count > 0`.execute(db);
+  for (const r of rows) {
+    let byOption = out.get(r.poll_id);
+    if (!byOption) out.set(r.poll_id, (byOption = {}));
+    (byOption[r.option_id] ??= {})[r.rating] = r.rating_count;
   }
   return out;
 }

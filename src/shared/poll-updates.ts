@@ -1,5 +1,7 @@
 import type { Redis } from 'ioredis';
 import type { ResultsState } from '../db/results.js';
+import { tabulateRanked } from '../domain/tally/ranked.js';
+import { summarizeRatings } from '../domain/tally/rating.js';
 import type { RedisKeys } from './redis-keys.js';
 
 /** The live-results message of the contract, as published on a poll's update channel. */
@@ -13,9 +15,13 @@ export interface PollUpdate {
   seq: number;
   final: boolean;
   updated_at: string;
+  /** RANKED: the current outcome only; the full rounds are in GET /results (live messages stay small). */
+  ranked?: { winner: number | null; condorcet_winner: number | null; rounds: number; final_round_tallies: Record<string, number> };
+  /** RATING: the current order, best first. */
+  rating?: { ranking: Array<{ option_id: number; bayesian_average: number; mean: number | null; count: number }> };
 }
 
-/** Turns stored results into the live-results message. */
+/** Turns stored results into the live-results message; tabulates RANKED and RATING polls, so call it once per state. */
 export function toPollUpdate(s: ResultsState): PollUpdate {
   const counts: Record<string, number> = {};
   for (const o of s.options) counts[String(o.option_id)] = o.vote_count;
@@ -29,6 +35,26 @@ export function toPollUpdate(s: ResultsState): PollUpdate {
     seq: s.seq,
     final: s.status === 'CLOSED',
     updated_at: s.updated_at.toISOString(),
+    ...(s.ranked_input && { ranked: liveRanked(tabulateRanked(s.ranked_input)) }),
+    ...(s.rating_input && {
+      rating: {
+        ranking: summarizeRatings(s.rating_input).options.map((o) => ({
+          option_id: o.option_id,
+          bayesian_average: o.bayesian_average,
+          mean: o.mean,
+          count: o.count,
+        })),
+      },
+    }),
+  };
+}
+
+function liveRanked(r: ReturnType<typeof tabulateRanked>): NonNullable<PollUpdate['ranked']> {
+  return {
+    winner: r.winner,
+    condorcet_winner: r.condorcet_winner,
+    rounds: r.rounds.length,
+    final_round_tallies: r.rounds.at(-1)?.tallies ?? {},
   };
 }
 

@@ -57,9 +57,11 @@ export function createVoteService(deps: {
     if (settings.require_authentication && !caller) throw authRequired('This poll requires signing in to vote');
 
     const now = Date.now();
-    if (poll.status !== 'ACTIVE') throw pollNotActive(poll.status === 'DRAFT' ? 'This poll is not published yet' : 'This poll is closed');
-    if (poll.start_time && now < poll.start_time.getTime()) throw pollNotActive('Voting has not started yet');
+    if (poll.status === 'DRAFT') throw pollNotActive('This poll is not published yet');
+    // Past end_time is POLL_EXPIRED even once the automatic close has run.
     if (poll.end_time && now >= poll.end_time.getTime()) throw pollExpired();
+    if (poll.status === 'CLOSED') throw pollNotActive('This poll is closed');
+    if (poll.start_time && now < poll.start_time.getTime()) throw pollNotActive('Voting has not started yet');
 
     const ballot = validateBallot(
       { pollType: poll.poll_type, optionIds, maxChoices: settings.max_choices, ratingMin: settings.rating_min, ratingMax: settings.rating_max },

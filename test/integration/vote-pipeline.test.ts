@@ -1,0 +1,131 @@
+import { randomUUID } from 'node:crypto';
+import type { Job } from 'bullmq';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createRedis } from '../../src/shared/redis.js';
+import { redisKeys } from '../../src/shared/redis-keys.js';
+import type { QueuedVote } from '../../src/db/votes.js';
+import { createVoteIngestProcessor, type VoteBatchJob } from '../../src/workers/vote-ingest.js';
+import { call, countersAndRecount, createPoll, eventually, startStack, type Stack } from '../helpers/stack.js';
+
+let stack: Stack;
+beforeAll(async () => {
+  stack = await startStack({ env: { TRUST_PROXY: 'loopback' } });
+});
+afterAll(async () => {
+  await stack?.close();
+});
+
+const vote = (pollId: number, body: unknown, ip: string, ua = 'test-agent') =>
+  call(stack, 'POST', `/api/v1/polls/${pollId}/votes`, { body, headers: { 'x-forwarded-for': ip, 'user-agent': ua } });
+
+const ipOf = (i: number) => `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`;
+
+async function totalOf(pollId: number) {
+  return (await call(stack, 'GET', `/api/v1/polls/${pollId}/results`)).body.total_votes as number;
+}
+
+describe('exactly once', () => {
+  it('200 concurrent identical votes from one voter count once', async () => {
+    const poll = await createPoll(stack);
+    const body = { options: [poll.options[1].option_id] };
+    const results = await Promise.all(Array.from({ length: 200 }, () => vote(poll.poll_id, body, '10.9.9.9')));
+    const statuses = results.map((r) => r.status);
+    expect(statuses.filter((s) => s === 202)).toHaveLength(1);
+    expect(statuses.filter((s) => s === 409)).toHaveLength(199);
+    await eventually(async () => (await totalOf(poll.poll_id)) === 1);
+    await new Promise((r) => setTimeout(r, 300));
+    const c = await countersAndRecount(stack.db, poll.poll_id);
+    expect(c.counters).toEqual(c.recount);
+    expect(c.total).toBe(1);
+  });
+
+  it('thousands of votes across several polls: every counter equals a COUNT over votes', async () => {
+    const polls = await Promise.all([
+      createPoll(stack),
+      createPoll(stack, { poll_type: 'MULTIPLE_CHOICE', settings: { max_choices: 3 } }),
+      createPoll(stack, { poll_type: 'RANKED' }),
+      createPoll(stack, { poll_type: 'RATING' }),
+    ]);
+    const bodyFor = (p: (typeof polls)[number], i: number) => {
+      const ids = p.options.map((o) => o.option_id);
+      switch (p.poll_type) {
+        case 'SINGLE_CHOICE':
+          return { options: [ids[i % 3]] };
+        case 'MULTIPLE_CHOICE':
+          return { options: ids.slice(0, 1 + (i % 3)) };
+        case 'RANKED':
+          return { ranking: [ids[i % 3], ids[(i + 1) % 3]] };
+        default:
+          return { ratings: { [ids[i % 3]]: 1 + (i % 5) } };
+      }
+    };
+    let accepted = new Map<number, number>();
+    const N = 2400;
+    for (let start = 0; start < N; start += 200) {
+      const batch = await Promise.all(
+        Array.from({ length: 200 }, (_, k) => {
+          const i = start + k;
+          const p = polls[i % polls.length];
+          return vote(p.poll_id, bodyFor(p, i), ipOf(i)).then((r) => ({ p, r }));
+        }),
+      );
+      for (const { p, r } of batch) {
+        expect(r.status).toBe(202);
+        accepted.set(p.poll_id, (accepted.get(p.poll_id) ?? 0) + 1);
+      }
+    }
+    for (const p of polls) {
+      await eventually(async () => (await totalOf(p.poll_id)) === accepted.get(p.poll_id), 20_000, `poll ${p.poll_id} totals`);
+      const c = await countersAndRecount(stack.db, p.poll_id);
+      expect(c.counters).toEqual(c.recount);
+      expect(c.total).toBe(c.validVotes);
+    }
+  });
+});
+
+describe('changeable votes', () => {
+  it('rapid changes by one voter: the last one counts, once', async () => {
+    const poll = await createPoll(stack, { allow_change_vote: true });
+    const ids = poll.options.map((o) => o.option_id);
+    const first = await vote(poll.poll_id, { options: [ids[0]] }, '10.1.1.1');
+    expect(first.body.changed).toBe(false);
+    let last = first;
+    for (let i = 1; i <= 20; i++) {
+      last = await vote(poll.poll_id, { options: [ids[i % 3]] }, '10.1.1.1');
+      expect(last.status).toBe(202);
+      expect(last.body).toMatchObject({ changed: true, vote_id: first.body.vote_id });
+    }
+    await eventually(async () => {
+      const c = await countersAndRecount(stack.db, poll.poll_id);
+      return c.counters[ids[20 % 3]] === 1;
+    });
+    await new Promise((r) => setTimeout(r, 300));
+    const c = await countersAndRecount(stack.db, poll.poll_id);
+    expect(c.counters).toEqual({ [ids[0]]: 0, [ids[1]]: 0, [ids[2]]: 1 });
+    expect(c.counters).toEqual(c.recount);
+    expect(c.total).toBe(1);
+  });
+
+  it('a change processed before the original, in another batch, still wins; replays change nothing', async () => {
+    const poll = await createPoll(stack, { allow_change_vote: true, poll_type: 'RANKED' });
+    const ids = poll.options.map((o) => o.option_id);
+    const publisher = createRedis(stack.config.REDIS_URL);
+    const process = createVoteIngestProcessor({ db: stack.db as any, publisher, keys: redisKeys(stack.config.REDIS_NAMESPACE) });
+    const base: QueuedVote = {
+      vote_id: randomUUID(), poll_id: poll.poll_id, voter_key: 'u:99', voter_id: 99, voter_fingerprint: null, seq: 1,
+      allow_change: true, selected: [ids[0], ids[1]], counted: [ids[0]], ranking: [ids[0], ids[1]], ratings: null,
+      ip: '10.0.0.1', user_agent: 'x', status: 'VALID', reasons: [], response_ms: null, accepted_at: Date.now(),
+    };
+    const change: QueuedVote = { ...base, seq: 2, selected: [ids[2]], counted: [ids[2]], ranking: [ids[2]] };
+    const job = (votes: QueuedVote[]) => ({ data: { votes } }) as Job<VoteBatchJob>;
+    expect(await process(job([change]))).toEqual({ changed: 1 });
+    expect(await process(job([base]))).toEqual({ changed: 0 });
+    expect(await process(job([change]))).toEqual({ changed: 0 });
+    expect(await process(job([base, change, base]))).toEqual({ changed: 0 });
+    publisher.disconnect();
+    const c = await countersAndRecount(stack.db, poll.poll_id);
+    expect(c.counters).toEqual({ [ids[0]]: 0, [ids[1]]: 0, [ids[2]]: 1 });
+    const ranked = await stack.db.selectFrom('ranked_ballot_counts').selectAll().where('poll_id', '=', poll.poll_id).execute();
+    expect(ranked.map((r) => [r.ranking, r.ballot_count])).toEqual([[[ids[2]], 1]]);
+  });
+});
