@@ -60,7 +60,7 @@ export async function up(db: Kysely<any>): Promise<void> {
       updated_at timestamptz NOT NULL DEFAULT now(),
       UNIQUE (poll_id, voter_key)
     )`.execute(db);
-  await sql`CREATE INDEX votes_by_status ON votes (poll_id, status, created_at)`.execute(db);
+  await sql`CREATE INDEX votes_under_review ON votes (poll_id, status, created_at) WHERE status <> 'VALID'`.execute(db);
 
   await sql`
     CREATE TABLE vote_results (

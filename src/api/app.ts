@@ -1,5 +1,5 @@
 import express, { type NextFunction, type Request, type Response } from 'express';
-import type { Registry } from 'prom-client';
+import type { Histogram, Registry } from 'prom-client';
 import { errorBody } from '../shared/errors.js';
 import type { Logger } from '../shared/logger.js';
 import type { Authenticate } from './auth.js';
@@ -10,6 +10,7 @@ export interface AppDeps {
   authenticate: Authenticate;
   trustProxy: boolean | number | string;
   metrics: Registry;
+  httpDuration: Histogram<'method' | 'route' | 'status'>;
   ready: () => Promise<boolean>;
   routers: Array<[string, express.Router]>;
 }
@@ -21,6 +22,15 @@ export function createApp(deps: AppDeps) {
   app.set('trust proxy', deps.trustProxy);
   app.set('query parser', 'simple');
 
+  // Route templates, not raw paths: ids in labels would explode the metric's cardinality.
+  app.use((req, res, next) => {
+    const started = process.hrtime.bigint();
+    res.on('finish', () => {
+      const route = req.route?.path ? `${req.baseUrl}${req.route.path}` : req.baseUrl || 'unmatched';
+      deps.httpDuration.observe({ method: req.method, route, status: res.statusCode }, Number(process.hrtime.bigint() - started) / 1e9);
+    });
+    next();
+  });
   app.get('/healthz', (_req, res) => {
     res.json({ status: 'ok' });
   });

@@ -13,6 +13,7 @@ import { createQueue } from '../workers/queue.js';
 import { POLL_LIFECYCLE_QUEUE, type CloseAtEndJob } from '../workers/poll-lifecycle.js';
 import { createVoteBatcher, VOTE_INGEST_QUEUE, type VoteBatchJob } from '../workers/vote-ingest.js';
 import { createApp } from './app.js';
+import { createApiMetrics } from './metrics.js';
 import { createAuthenticator } from './auth.js';
 import { trustProxySetting } from './http.js';
 import { pollsRouter } from './routes/polls.js';
@@ -45,6 +46,7 @@ export async function startApi(config: Config, log: Logger, port = config.PORT):
   const queues: Queue[] = [voteQueue, lifecycleQueue];
 
   const metrics = createMetricsRegistry('api');
+  const apiMetrics = createApiMetrics(metrics);
   const authenticate = createAuthenticator(config.JWT_SECRET);
   const viewTokens = createViewTokens(config.JWT_SECRET);
   const pollCache = createPollCache({ db, subscriber, keys, ttlMs: config.POLL_CACHE_MS });
@@ -62,6 +64,7 @@ export async function startApi(config: Config, log: Logger, port = config.PORT):
   const trustProxy = trustProxySetting(config.TRUST_PROXY);
   const app = createApp({
     log,
+    httpDuration: apiMetrics.httpDuration,
     authenticate,
     trustProxy,
     metrics,
@@ -74,7 +77,22 @@ export async function startApi(config: Config, log: Logger, port = config.PORT):
       ['/api/v1/polls', resultsRouter({ results })],
     ],
   });
-  const voteRoute = createVoteRoute({ castVote, authenticate, trust: app.get('trust proxy fn'), log });
+  const voteRoute = createVoteRoute({
+    castVote,
+    authenticate,
+    trust: app.get('trust proxy fn'),
+    log,
+    onResult(status, code, changed, startedAt) {
+      const seconds = Number(process.hrtime.bigint() - startedAt) / 1e9;
+      apiMetrics.votePathSeconds.observe(seconds);
+      apiMetrics.httpDuration.observe({ method: 'POST', route: '/api/v1/polls/:id/votes', status }, seconds);
+      if (status === 202) apiMetrics.votesAccepted.inc({ changed: String(changed) });
+      else {
+        apiMetrics.votesRejected.inc({ code: code ?? 'UNKNOWN' });
+        if (code === 'ALREADY_VOTED') apiMetrics.dedupHits.inc();
+      }
+    },
+  });
 
   const server = http.createServer((req, res) => {
     if (!voteRoute(req, res)) app(req, res);

@@ -82,7 +82,18 @@ export async function applyBallotChanges(trx: Db, changes: BallotChange[]): Prom
     FROM (SELECT poll_id, sum(vote_count) AS sum FROM vote_results WHERE poll_id = ANY(${pollIds}::bigint[]) GROUP BY poll_id) s
     WHERE r.poll_id = s.poll_id`.execute(trx);
 
-  const rankedRows = [...ranked].filter(([, d]) => d !== 0);
+  // PostgreSQL checks `>= 0` on the proposed row before ON CONFLICT turns it into an update, so a
+  // negative delta (a changed or rejected ballot) cannot go through the upsert: it only ever
+  // applies to a group that exists, and is a plain update.
+  const rankedShrink = [...ranked].filter(([, d]) => d < 0);
+  if (rankedShrink.length) {
+    await sql`
+      UPDATE ranked_ballot_counts c SET ballot_count = c.ballot_count + t.delta
+      FROM unnest(${rankedShrink.map(([k]) => Number(k.split('|')[0]))}::bigint[], ${rankedShrink.map(([k]) => k.split('|')[1])}::text[],
+                  ${rankedShrink.map(([, d]) => d)}::bigint[]) AS t(poll_id, ranking, delta)
+      WHERE c.poll_id = t.poll_id AND c.ranking = string_to_array(t.ranking, ',')::bigint[]`.execute(trx);
+  }
+  const rankedRows = [...ranked].filter(([, d]) => d > 0);
   if (rankedRows.length) {
     await sql`
       INSERT INTO ranked_ballot_counts AS c (poll_id, ranking, ballot_count)
@@ -92,7 +103,15 @@ export async function applyBallotChanges(trx: Db, changes: BallotChange[]): Prom
       ORDER BY 1, 2
       ON CONFLICT (poll_id, ranking) DO UPDATE SET ballot_count = c.ballot_count + excluded.ballot_count`.execute(trx);
   }
-  const ratingRows = [...ratings].filter(([, d]) => d !== 0).map(([k, d]) => [...k.split(':').map(Number), d]);
+  const ratingShrink = [...ratings].filter(([, d]) => d < 0).map(([k, d]) => [...k.split(':').map(Number), d]);
+  if (ratingShrink.length) {
+    await sql`
+      UPDATE rating_counts c SET rating_count = c.rating_count + t.delta
+      FROM unnest(${ratingShrink.map((r) => r[0])}::bigint[], ${ratingShrink.map((r) => r[1])}::bigint[],
+                  ${ratingShrink.map((r) => r[2])}::int[], ${ratingShrink.map((r) => r[3])}::bigint[]) AS t(poll_id, option_id, rating, delta)
+      WHERE c.poll_id = t.poll_id AND c.option_id = t.option_id AND c.rating = t.rating`.execute(trx);
+  }
+  const ratingRows = [...ratings].filter(([, d]) => d > 0).map(([k, d]) => [...k.split(':').map(Number), d]);
   if (ratingRows.length) {
     await sql`
       INSERT INTO rating_counts AS c (poll_id, option_id, rating, rating_count)

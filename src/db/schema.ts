@@ -64,6 +64,8 @@ export interface VotesTable {
   status: Generated<VoteStatus>;
   flag_reasons: Generated<string[]>;
   response_ms: number | null;
+  /** ISO country from the operator's CDN header (analytics); null without one. */
+  country: ColumnType<string | null, string | null | undefined, string | null>;
   change_count: Generated<number>;
   accepted_at: Timestamp;
   created_at: DefaultTimestamp;
@@ -110,6 +112,9 @@ export interface PollAnalyticsTable {
   device_breakdown: ColumnType<Record<string, number>, string, string>;
   time_series: ColumnType<Array<{ hour: string; votes: number }>, string, string>;
   suspicious_votes: Generated<Int8>;
+  unique_viewers: Generated<Int8>;
+  rejected_votes: Generated<Int8>;
+  time_series_last_hour: ColumnType<Array<{ minute: string; votes: number }>, string | undefined, string>;
   updated_at: DefaultTimestamp;
 }
 

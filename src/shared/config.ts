@@ -29,8 +29,16 @@ const schema = z.object({
   // Votes go through SET NX dedup while "pending" for this long before the claim lapses.
   VOTE_PENDING_TTL_MS: int(30_000),
   POLL_CACHE_MS: int(1000),
+  // Analytics: a rollup runs this long after votes land (coalesced per poll).
+  ANALYTICS_ROLLUP_DELAY_MS: int(2000),
+  // Where a trusted CDN sets the visitor's country (e.g. cf-ipcountry); unset = offline IP database.
+  GEO_COUNTRY_HEADER: z.string().regex(/^[A-Za-z0-9-]*$/).transform((h) => h.toLowerCase() || undefined).optional(),
   CORS_ORIGINS: z.string().default('*'),
   WS_ALLOWED_ORIGINS: z.string().default('*'),
+  // Abuse guard; a load test from one address raises it.
+  WS_MAX_CONNECTIONS_PER_IP: int(50),
+  // A peer that misses one ping interval's pong is dropped.
+  WS_PING_INTERVAL_MS: int(30_000),
 });
 
 export type Config = Readonly<z.infer<typeof schema>>;

@@ -1,7 +1,8 @@
 import type { Redis } from 'ioredis';
 import type { ResultsState } from '../db/results.js';
+import type { RankedInput } from '../domain/tally/instant-runoff.js';
 import { tabulateRanked } from '../domain/tally/ranked.js';
-import { summarizeRatings } from '../domain/tally/rating.js';
+import { summarizeRatings, type RatingInput } from '../domain/tally/rating.js';
 import type { RedisKeys } from './redis-keys.js';
 
 /** The live-results message of the contract, as published on a poll's update channel. */
@@ -35,27 +36,29 @@ export function toPollUpdate(s: ResultsState): PollUpdate {
     seq: s.seq,
     final: s.status === 'CLOSED',
     updated_at: s.updated_at.toISOString(),
-    ...(s.ranked_input && { ranked: liveRanked(tabulateRanked(s.ranked_input)) }),
-    ...(s.rating_input && {
-      rating: {
-        ranking: summarizeRatings(s.rating_input).options.map((o) => ({
-          option_id: o.option_id,
-          bayesian_average: o.bayesian_average,
-          mean: o.mean,
-          count: o.count,
-        })),
-      },
-    }),
+    ...(s.ranked_input && { ranked: liveRanked(s.ranked_input) }),
+    ...(s.rating_input && { rating: liveRating(s.rating_input) }),
   };
 }
 
-function liveRanked(r: ReturnType<typeof tabulateRanked>): NonNullable<PollUpdate['ranked']> {
+function liveRanked(input: RankedInput): NonNullable<PollUpdate['ranked']> {
+  const r = tabulateRanked(input);
   return {
     winner: r.winner,
     condorcet_winner: r.condorcet_winner,
     rounds: r.rounds.length,
     final_round_tallies: r.rounds.at(-1)?.tallies ?? {},
   };
+}
+
+function liveRating(input: RatingInput): NonNullable<PollUpdate['rating']> {
+  const ranking = summarizeRatings(input).options.map((o) => ({
+    option_id: o.option_id,
+    bayesian_average: o.bayesian_average,
+    mean: o.mean,
+    count: o.count,
+  }));
+  return { ranking };
 }
 
 /** Publishes one message per poll, after the transaction that changed it has committed. */

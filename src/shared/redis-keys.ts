@@ -16,6 +16,8 @@ export function redisKeys(namespace: string) {
     pollUpdatesPattern: `${ns}poll:{*}:update`,
     /** Broadcast channel telling API processes to drop a cached poll. */
     pollInvalidations: `${ns}polls:invalidate`,
+    /** HyperLogLog of the distinct viewers of an open poll (analytics completion rate). */
+    views: (pollId: number) => `${ns}views:{${pollId}}`,
   };
 }
 export type RedisKeys = ReturnType<typeof redisKeys>;

@@ -31,7 +31,7 @@ export function createVoteRoute(deps: {
   authenticate: Authenticate;
   trust: (addr: string, i: number) => boolean;
   log: Logger;
-  onResult?: (status: number, code: string | null, startedAt: bigint) => void;
+  onResult?: (status: number, code: string | null, changed: boolean, startedAt: bigint) => void;
 }) {
   const { castVote, authenticate, trust, log, onResult } = deps;
 
@@ -57,11 +57,11 @@ export function createVoteRoute(deps: {
         accessKey,
       });
       sendJson(res, 202, { status: 'accepted', vote_id: result.vote_id, changed: result.changed });
-      onResult?.(202, null, startedAt);
+      onResult?.(202, null, result.changed, startedAt);
     } catch (err) {
       if (!req.readableEnded) req.resume();
       sendError(res, err, log);
-      onResult?.(res.statusCode, (err as { code?: string }).code ?? 'INTERNAL', startedAt);
+      onResult?.(res.statusCode, (err as { code?: string }).code ?? 'INTERNAL', false, startedAt);
     }
   }
 

@@ -3,6 +3,7 @@ import type { Kysely } from 'kysely';
 import type { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { assertCanReadPoll, isPollManager } from '../../domain/poll-access.js';
+import { tiebreakSeedHash } from '../../domain/tally/seed.js';
 import { findPoll, insertPoll, listPolls, replaceOptions, transitionPoll, updatePoll, withOptions, type PollWithOptions } from '../../db/polls.js';
 import type { DB, PollSettings, PollType } from '../../db/schema.js';
 import { authRequired, AppError, forbidden, pollNotActive, pollNotFound, validationError } from '../../shared/errors.js';
@@ -11,7 +12,7 @@ import { announcePollChange, closePoll, scheduleAutoClose, type CloseAtEndJob } 
 import type { Principal } from '../auth.js';
 import type { CreatePollBody, PatchPollBody } from '../routes/polls.schema.js';
 
-/** The Poll of the contract; `access_key` only for its creator. */
+/** The Poll of the contract; `access_key` only for its creator, the tie-break seed's commitment for RANKED polls. */
 export function toPollResponse({ poll, options }: PollWithOptions, caller: Principal | null) {
   return {
     poll_id: poll.poll_id,
@@ -27,6 +28,7 @@ export function toPollResponse({ poll, options }: PollWithOptions, caller: Princ
     settings: poll.settings,
     created_at: poll.created_at.toISOString(),
     options: options.map((o) => ({ option_id: o.option_id, text: o.text, image_url: o.image_url, display_order: o.display_order })),
+    ...(poll.poll_type === 'RANKED' ? { tiebreak_seed_hash: tiebreakSeedHash(poll.tiebreak_seed) } : {}),
     ...(poll.visibility === 'PRIVATE' && caller?.userId === poll.creator_id ? { access_key: poll.access_key } : {}),
   };
 }

@@ -1,0 +1,97 @@
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { SignJWT } from 'jose';
+
+/** dist/ root of the compiled project (benches run from dist/bench). */
+export const distRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+export const projectRoot = path.resolve(distRoot, '..');
+
+/** Reads `--name value` flags with defaults. */
+export function flags<T extends Record<string, string>>(defaults: T): T {
+  const out: Record<string, string> = { ...defaults };
+  const argv = process.argv.slice(2);
+  for (let i = 0; i < argv.length; i++) {
+    const m = /^--([a-z-]+)(?:=(.*))?$/.exec(argv[i]);
+    if (!m) continue;
+    out[m[1]] = m[2] ?? (argv[i + 1] && !argv[i + 1].startsWith('--') ? argv[++i] : 'true');
+  }
+  return out as T;
+}
+
+/** Starts a compiled role (e.g. 'src/api/main.js') as a child process. */
+export function startRole(file: string, env: Record<string, string>, label: string): ChildProcess {
+  const child = spawn(process.execPath, [path.join(distRoot, file)], {
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  child.stderr!.on('data', (d: Buffer) => process.stderr.write(`[${label}] ${d}`));
+  return child;
+}
+
+/** Waits until GET url answers 200. */
+export async function waitHttp(url: string, timeoutMs = 20_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      if ((await fetch(url)).ok) return;
+    } catch {
+      /* not up yet */
+    }
+    if (Date.now() > deadline) throw new Error(`${url} did not come up`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+/** Makes sure wrk is on the PATH (installing the Debian package if allowed). */
+export function ensureWrk(): void {
+  if (spawnSync('wrk', ['--version']).error === undefined) return;
+  console.log('wrk not found; installing it with apt-get (Debian package "wrk")');
+  spawnSync('apt-get', ['install', '-y', 'wrk'], { stdio: 'inherit' });
+  if (spawnSync('wrk', ['--version']).error !== undefined) {
+    throw new Error('wrk is required: apt-get install wrk');
+  }
+}
+
+export interface WrkResult {
+  requestsPerSecond: number;
+  statuses: Record<string, number>;
+  p50ms: number;
+  p90ms: number;
+  p99ms: number;
+  maxms: number;
+  raw: string;
+}
+
+/** Runs wrk with a Lua script and parses what it prints. */
+export function runWrk(opts: { url: string; script: string; seconds: number; connections: number; threads: number; args: string[] }): Promise<WrkResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn('wrk', [
+      `-t${opts.threads}`, `-c${opts.connections}`, `-d${opts.seconds}s`, '--timeout', '10s',
+      '-s', opts.script, opts.url, '--', ...opts.args,
+    ]);
+    let out = '';
+    child.stdout.on('data', (d) => (out += d));
+    child.stderr.on('data', (d) => (out += d));
+    child.on('error', reject);
+    child.on('exit', () => {
+      const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1] ?? NaN);
+      const lat = /LATENCY_US p50=(\d+) p90=(\d+) p99=(\d+) max=(\d+)/.exec(out);
+      const statuses = JSON.parse(/STATUSES (\{.*\})/.exec(out)?.[1] ?? '{}');
+      resolve({
+        requestsPerSecond: rps,
+        statuses,
+        p50ms: lat ? Number(lat[1]) / 1000 : NaN,
+        p90ms: lat ? Number(lat[2]) / 1000 : NaN,
+        p99ms: lat ? Number(lat[3]) / 1000 : NaN,
+        maxms: lat ? Number(lat[4]) / 1000 : NaN,
+        raw: out,
+      });
+    });
+  });
+}
+
+/** A signed token for the bench's poll creator. */
+export function benchToken(secret: string, sub = 1, claims: Record<string, unknown> = {}): Promise<string> {
+  return new SignJWT(claims).setProtectedHeader({ alg: 'HS256' }).setSubject(String(sub)).setExpirationTime('2h').sign(new TextEncoder().encode(secret));
+}

@@ -1,0 +1,248 @@
+import { randomBytes } from 'node:crypto';
+import http from 'node:http';
+import type { AddressInfo, Socket } from 'node:net';
+import { sql } from 'kysely';
+import proxyaddr from 'proxy-addr';
+import { WebSocketServer, type WebSocket } from 'ws';
+import { clientIp, parseId, trustProxySetting } from '../api/http.js';
+import { createAuthenticator, createTokenVerifier } from '../api/auth.js';
+import { createDb } from '../db/client.js';
+import type { Config } from '../shared/config.js';
+import type { Logger } from '../shared/logger.js';
+import { createMetricsRegistry, prom } from '../shared/metrics.js';
+import { createOpsHandler } from '../shared/ops-server.js';
+import { createRedis } from '../shared/redis.js';
+import { redisKeys } from '../shared/redis-keys.js';
+import { createAccessFacts, refusalFor, type Refusal, type Viewer } from './access.js';
+import { createPollFeeds, type Watcher } from './poll-feeds.js';
+
+// Clients send nothing meaningful; anything bigger than this closes the socket with 1009.
+const MAX_CLIENT_FRAME_BYTES = 1024;
+const SHUTDOWN_GRACE_MS = 3000;
+
+/** A running realtime gateway. */
+export interface RealtimeHandle {
+  server: http.Server;
+  /** http://host:port; the WebSocket endpoint is `/ws` on the same port. */
+  url: string;
+  /** The Redis connection name of the pub/sub subscriber (operators and tests can find it in CLIENT LIST). */
+  subscriberName: string;
+  close(): Promise<void>;
+}
+
+interface Connection extends Watcher {
+  pollId: number;
+  viewer: Viewer;
+  alive: boolean;
+}
+
+/** Starts the WebSocket gateway, with /metrics, /healthz and /readyz on the same port (0 = any). */
+export async function startRealtime(config: Config, log: Logger, port = config.REALTIME_PORT): Promise<RealtimeHandle> {
+  const keys = redisKeys(config.REDIS_NAMESPACE);
+  const db = createDb(config.DATABASE_URL, 8);
+  const subscriberName = `realtime-sub-${process.pid}-${randomBytes(3).toString('hex')}`;
+  // One subscriber connection for the whole process, subscribed per watched poll.
+  const subscriber = createRedis(config.REDIS_URL, { name: subscriberName });
+  const access = createAccessFacts(db, config.POLL_CACHE_MS);
+  const authenticate = createAuthenticator(config.JWT_SECRET);
+  const verifyToken = createTokenVerifier(config.JWT_SECRET);
+  const trust = compileTrust(trustProxySetting(config.TRUST_PROXY));
+  const allowedOrigins = config.WS_ALLOWED_ORIGINS.split(',').map((o) => o.trim().toLowerCase()).filter(Boolean);
+
+  const connections = new Set<Connection>();
+  const perIp = new Map<string, number>();
+  let closing = false;
+
+  const metrics = createMetricsRegistry('realtime');
+  const registers = [metrics];
+  new prom.Gauge({ name: 'realtime_open_connections', help: 'Open WebSocket connections', registers, collect() { this.set(connections.size); } });
+  new prom.Gauge({ name: 'realtime_watched_polls', help: 'Polls with at least one watcher', registers, collect() { this.set(feeds.size()); } });
+  const messagesSent = new prom.Counter({ name: 'realtime_messages_sent_total', help: 'Results messages sent to clients', registers });
+  const slowDropped = new prom.Counter({ name: 'realtime_slow_consumers_dropped_total', help: 'Clients disconnected for not reading', registers });
+  const reconnects = new prom.Counter({ name: 'realtime_pubsub_reconnects_total', help: 'Reconnects of the Redis subscriber', registers });
+  const refused = new prom.Counter({ name: 'realtime_connections_refused_total', help: 'Refused WebSocket connections by reason', labelNames: ['reason'], registers });
+
+  const feeds = createPollFeeds({
+    db,
+    subscriber,
+    keys,
+    onSent: (n) => messagesSent.inc(n),
+    onSlowConsumerDropped: () => slowDropped.inc(),
+  });
+
+  void subscriber.subscribe(keys.pollInvalidations).catch(() => {});
+  subscriber.on('message', (channel: string, message: string) => {
+    if (channel === keys.pollInvalidations) void recheckWatchers(Number(message));
+  });
+
+  let connectedOnce = false;
+  let resyncing = false;
+  subscriber.on('ready', () => {
+    if (connectedOnce) {
+      reconnects.inc();
+      log.warn('Redis subscriber reconnected; re-reading every watched poll');
+      void resync();
+    }
+    connectedOnce = true;
+  });
+  async function resync(): Promise<void> {
+    if (resyncing) return;
+    resyncing = true;
+    // Retry until it succeeds: a client must not stay on numbers that missed a lost message.
+    while (!closing && subscriber.status === 'ready') {
+      try {
+        await feeds.resync();
+        break;
+      } catch (err) {
+        log.warn({ err }, 'resync after reconnect failed; retrying');
+        await new Promise((r) => setTimeout(r, 1000));
+      }
+    }
+    resyncing = false;
+  }
+
+  /** A poll changed (visibility of results, status): watchers who may no longer see it are let go. */
+  async function recheckWatchers(pollId: number): Promise<void> {
+    access.invalidate(pollId);
+    const watchers = [...feeds.watchersOf(pollId)] as Connection[];
+    if (watchers.length === 0) return;
+    const facts = await access.get(pollId).catch(() => undefined);
+    if (facts === undefined) return;
+    for (const c of watchers) {
+      const refusal = refusalFor(facts, c.viewer);
+      if (refusal) c.ws.close(refusal.code, refusal.reason);
+    }
+  }
+
+  /** Decides a watch request before any data flows: a Viewer and poll, or the close code. */
+  async function admit(req: http.IncomingMessage): Promise<{ pollId: number; viewer: Viewer } | Refusal> {
+    const params = new URL(req.url ?? '/', 'http://gateway').searchParams;
+    const pollId = parseId(params.get('poll_id') ?? undefined);
+    if (pollId === null) return { code: 4404, reason: 'POLL_NOT_FOUND' };
+    let caller;
+    try {
+      const token = params.get('token');
+      caller = token ? await verifyToken(token) : await authenticate(req.headers.authorization);
+    } catch {
+      return { code: 4401, reason: 'INVALID_TOKEN' };
+    }
+    const viewer: Viewer = { caller, key: params.get('key') ?? undefined };
+    const refusal = refusalFor(await access.get(pollId), viewer);
+    return refusal ?? { pollId, viewer };
+  }
+
+  const wss = new WebSocketServer({ noServer: true, maxPayload: MAX_CLIENT_FRAME_BYTES, perMessageDeflate: false, clientTracking: false });
+
+  async function onUpgrade(req: http.IncomingMessage, socket: Socket, head: Buffer): Promise<void> {
+    socket.on('error', () => {});
+    if ((req.url ?? '').split('?')[0] !== '/ws') return rejectUpgrade(socket, 404, 'Not Found');
+    if (closing) return rejectUpgrade(socket, 503, 'Service Unavailable');
+    const origin = req.headers.origin?.toLowerCase();
+    // No Origin header: not a browser, so the header would prove nothing anyway.
+    if (origin && !allowedOrigins.includes('*') && !allowedOrigins.includes(origin)) {
+      refused.inc({ reason: 'origin' });
+      return rejectUpgrade(socket, 403, 'Forbidden');
+    }
+    const ip = clientIp(req, trust);
+    const held = perIp.get(ip) ?? 0;
+    if (held >= config.WS_MAX_CONNECTIONS_PER_IP) {
+      refused.inc({ reason: 'ip_limit' });
+      return rejectUpgrade(socket, 429, 'Too Many Requests');
+    }
+    // Counted from now until the TCP connection ends, whatever happens to the handshake.
+    perIp.set(ip, held + 1);
+    socket.once('close', () => {
+      const n = (perIp.get(ip) ?? 1) - 1;
+      if (n > 0) perIp.set(ip, n);
+      else perIp.delete(ip);
+    });
+
+    let admission: Awaited<ReturnType<typeof admit>>;
+    try {
+      admission = await admit(req);
+    } catch (err) {
+      log.warn({ err }, 'could not check access to a poll');
+      admission = { code: 1011, reason: 'UNAVAILABLE' };
+    }
+    if (closing) return rejectUpgrade(socket, 503, 'Service Unavailable');
+    // Close codes exist only on an open WebSocket: refusals complete the upgrade, then close at once.
+    wss.handleUpgrade(req, socket, head, (ws) => {
+      if ('code' in admission) {
+        refused.inc({ reason: String(admission.code) });
+        ws.on('error', () => {});
+        ws.close(admission.code, admission.reason);
+        return;
+      }
+      watch(ws, admission.pollId, admission.viewer);
+    });
+  }
+
+  function watch(ws: WebSocket, pollId: number, viewer: Viewer): void {
+    const conn: Connection = { ws, pollId, viewer, sent: null, sentAt: 0, skips: 0, alive: true };
+    connections.add(conn);
+    ws.on('pong', () => (conn.alive = true));
+    ws.on('error', () => {});
+    ws.on('close', () => {
+      connections.delete(conn);
+      feeds.unwatch(pollId, conn);
+    });
+    feeds.watch(pollId, conn).catch((err) => {
+      log.warn({ err }, 'could not load the results of a watched poll');
+      ws.close(1011, 'UNAVAILABLE');
+    });
+  }
+
+  const heartbeat = setInterval(() => {
+    for (const c of connections) {
+      if (!c.alive) c.ws.terminate();
+      else {
+        c.alive = false;
+        c.ws.ping();
+      }
+    }
+  }, config.WS_PING_INTERVAL_MS);
+  heartbeat.unref();
+
+  const server = http.createServer(
+    createOpsHandler(metrics, async () => {
+      await sql`SELECT 1`.execute(db);
+      return subscriber.status === 'ready';
+    }),
+  );
+  server.on('upgrade', (req, socket: Socket, head) => void onUpgrade(req, socket, head));
+  await new Promise<void>((resolve) => server.listen(port, resolve));
+  const url = `http://localhost:${(server.address() as AddressInfo).port}`;
+
+  return {
+    server,
+    url,
+    subscriberName,
+    async close() {
+      closing = true;
+      clearInterval(heartbeat);
+      for (const c of connections) c.ws.close(1001, 'server shutting down');
+      const deadline = Date.now() + SHUTDOWN_GRACE_MS;
+      while (connections.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+      for (const c of connections) c.ws.terminate();
+      await new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      });
+      feeds.close();
+      subscriber.disconnect();
+      await db.destroy();
+    },
+  };
+}
+
+function rejectUpgrade(socket: Socket, status: number, text: string): void {
+  socket.end(`HTTP/1.1 ${status} ${text}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+}
+
+/** Express's reading of a trust-proxy setting, so both processes see the same client address. */
+function compileTrust(setting: boolean | number | string): (addr: string, i: number) => boolean {
+  if (setting === true) return () => true;
+  if (setting === false) return () => false;
+  if (typeof setting === 'number') return (_addr, i) => i < setting;
+  return proxyaddr.compile(setting.split(',').map((s) => s.trim()));
+}
