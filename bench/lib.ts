@@ -2,6 +2,7 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { SignJWT } from 'jose';
+import pg from 'pg';
 
 /** dist/ root of the compiled project (benches run from dist/bench). */
 export const distRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -94,4 +95,18 @@ export function runWrk(opts: { url: string; script: string; seconds: number; con
 /** A signed token for the bench's poll creator. */
 export function benchToken(secret: string, sub = 1, claims: Record<string, unknown> = {}): Promise<string> {
   return new SignJWT(claims).setProtectedHeader({ alg: 'HS256' }).setSubject(String(sub)).setExpirationTime('2h').sign(new TextEncoder().encode(secret));
+}
+
+/** Drops a bench database so every run starts empty. */
+export async function dropDatabase(databaseUrl: string): Promise<void> {
+  const url = new URL(databaseUrl);
+  const name = url.pathname.slice(1);
+  url.pathname = '/postgres';
+  const client = new pg.Client({ connectionString: url.toString() });
+  await client.connect();
+  try {
+    await client.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
+  } finally {
+    await client.end();
+  }
 }

@@ -3,7 +3,7 @@ import path from 'node:path';
 import { createDb } from '../src/db/client.js';
 import { createDatabaseIfMissing, migrateToLatest } from '../src/db/migrate.js';
 import { loadConfig } from '../src/shared/config.js';
-import { benchToken, ensureWrk, flags, projectRoot, runWrk, startRole, waitHttp, type WrkResult } from './lib.js';
+import { benchToken, dropDatabase, ensureWrk, flags, projectRoot, runWrk, startRole, waitHttp, type WrkResult } from './lib.js';
 
 /**
  * bench:votes — drives one poll with many distinct anonymous voters through the real stack
@@ -36,6 +36,7 @@ const children: ChildProcess[] = [];
 const stopAll = () => children.forEach((c) => c.kill('SIGTERM'));
 process.on('exit', stopAll);
 
+await dropDatabase(env.DATABASE_URL);
 await createDatabaseIfMissing(env.DATABASE_URL);
 const db = createDb(env.DATABASE_URL, 2);
 await migrateToLatest(db);

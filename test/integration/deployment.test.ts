@@ -1,0 +1,29 @@
+import { readFileSync } from 'node:fs';
+import { parse } from 'yaml';
+import { describe, expect, it } from 'vitest';
+
+const compose = parse(readFileSync('docker-compose.yml', 'utf8'), { merge: true });
+const readme = readFileSync('README.md', 'utf8');
+
+describe('docker-compose.yml', () => {
+  it('has every service the README names', () => {
+    const start = readme.indexOf('The compose file runs:');
+    const paragraph = readme.slice(start, readme.indexOf('.', start));
+    const named = [...paragraph.matchAll(/`([a-z-]+)`/g)].map((m) => m[1]);
+    expect(named.length).toBeGreaterThanOrEqual(6);
+    for (const service of named) expect(Object.keys(compose.services)).toContain(service);
+  });
+  it('runs Redis as BullMQ wants it in production', () => {
+    const command = compose.services.redis.command.join(' ');
+    expect(command).toMatch(/--appendonly yes/);
+    expect(command).toMatch(/--appendfsync everysec/);
+    expect(command).toMatch(/--maxmemory-policy noeviction/);
+  });
+  it('starts every role from the built image after migrations', () => {
+    for (const role of ['api', 'worker', 'realtime']) {
+      const svc = compose.services[role];
+      expect(svc.command.join(' ')).toMatch(/^node dist\/src\/.+\/main\.js$/);
+      expect(svc.depends_on.migrate.condition).toBe('service_completed_successfully');
+    }
+  });
+});
