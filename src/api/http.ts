@@ -1,6 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { z } from 'zod';
 import proxyaddr from 'proxy-addr';
+import ipaddr from 'ipaddr.js';
 import { AppError, errorBody, payloadTooLarge, validationError } from '../shared/errors.js';
 import type { Logger } from '../shared/logger.js';
 
@@ -95,6 +96,8 @@ export function trustProxySetting(raw: string | undefined): boolean | number | s
 
 /** The client address per the trust-proxy rule, with IPv4-mapped IPv6 shown as IPv4. */
 export function clientIp(req: IncomingMessage, trust: (addr: string, i: number) => boolean): string {
-  const ip = proxyaddr(req, trust);
+  let ip = proxyaddr(req, trust);
+  // A forwarded entry that is not an address (a broken or hostile proxy) must not become one.
+  if (!ipaddr.isValid(ip)) ip = req.socket.remoteAddress ?? '0.0.0.0';
   return ip.startsWith('::ffff:') && ip.includes('.') ? ip.slice(7) : ip;
 }

@@ -28,6 +28,18 @@ export function createApiMetrics(registry: Registry) {
       help: 'Votes refused because the voter had already voted',
       registers: [registry],
     }),
+    votesFlagged: new prom.Counter({
+      name: 'votes_flagged_total',
+      help: 'Votes accepted as SUSPICIOUS, by reason',
+      labelNames: ['reason'],
+      registers: [registry],
+    }),
+    reviews: new prom.Counter({
+      name: 'vote_reviews_total',
+      help: 'Moderation decisions, by decision',
+      labelNames: ['decision'],
+      registers: [registry],
+    }),
     votePathSeconds: new prom.Histogram({
       name: 'vote_path_duration_seconds',
       help: 'Time from a vote request to its answer (the hot path)',

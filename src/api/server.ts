@@ -12,6 +12,10 @@ import { redisKeys } from '../shared/redis-keys.js';
 import { createQueue } from '../workers/queue.js';
 import { POLL_LIFECYCLE_QUEUE, type CloseAtEndJob } from '../workers/poll-lifecycle.js';
 import { createVoteBatcher, VOTE_INGEST_QUEUE, type VoteBatchJob } from '../workers/vote-ingest.js';
+import { createExportDb } from '../db/analytics.js';
+import { ANALYTICS_QUEUE, enqueueRollup, type AnalyticsRollupJob } from '../workers/analytics.js';
+import { analyticsRouter, pollViewRecorder } from './routes/analytics.js';
+import { createAnalyticsService } from './services/analytics.js';
 import { createApp } from './app.js';
 import { createApiMetrics } from './metrics.js';
 import { createAuthenticator } from './auth.js';
@@ -22,7 +26,13 @@ import { createVoteRoute } from './routes/votes.js';
 import { createPollCache } from './services/poll-cache.js';
 import { createPollService } from './services/polls.js';
 import { createResultsService } from './services/results.js';
-import { createVoteClaims } from './services/vote-claims.js';
+import { RateLimiterRedis } from 'rate-limiter-flexible';
+import { createVoteFlaggingQueue } from '../workers/vote-flagging.js';
+import { captchaRouter } from './routes/captcha.js';
+import { moderationRouter } from './routes/moderation.js';
+import { createCaptcha } from './services/captcha.js';
+import { createModerationService } from './services/moderation.js';
+import { createVoteAdmission } from './services/vote-admission.js';
 import { createVoteService } from './services/votes.js';
 
 /** A running API process: HTTP server plus its connections, closed in order by close(). */
@@ -43,7 +53,11 @@ export async function startApi(config: Config, log: Logger, port = config.PORT):
   const queueCtx = { connection: queueConnection, prefix: keys.queuePrefix, logger: log };
   const voteQueue = createQueue<VoteBatchJob>(VOTE_INGEST_QUEUE, queueCtx);
   const lifecycleQueue = createQueue<CloseAtEndJob>(POLL_LIFECYCLE_QUEUE, queueCtx);
-  const queues: Queue[] = [voteQueue, lifecycleQueue];
+  const flagQueue = createVoteFlaggingQueue(queueCtx);
+  const queues: Queue[] = [voteQueue, lifecycleQueue, flagQueue];
+  const analyticsQueue = createQueue<AnalyticsRollupJob>(ANALYTICS_QUEUE, queueCtx);
+  queues.push(analyticsQueue);
+  const exportDb = createExportDb(config.DATABASE_URL);
 
   const metrics = createMetricsRegistry('api');
   const apiMetrics = createApiMetrics(metrics);
@@ -51,14 +65,54 @@ export async function startApi(config: Config, log: Logger, port = config.PORT):
   const viewTokens = createViewTokens(config.JWT_SECRET);
   const pollCache = createPollCache({ db, subscriber, keys, ttlMs: config.POLL_CACHE_MS });
   const batcher = createVoteBatcher(voteQueue, { maxBatch: config.VOTE_BATCH_MAX, maxWaitMs: config.VOTE_BATCH_MS });
+  const captcha = createCaptcha({
+    secret: config.JWT_SECRET,
+    redis,
+    usedKey: keys.captchaUsed,
+    maxNumber: config.CAPTCHA_MAX_NUMBER,
+    ttlSeconds: config.CAPTCHA_TTL_SECONDS,
+  });
   const castVote = createVoteService({
     polls: pollCache,
-    claims: createVoteClaims(redis, { pendingTtlMs: config.VOTE_PENDING_TTL_MS }),
+    admission: createVoteAdmission(redis, {
+      pendingTtlMs: config.VOTE_PENDING_TTL_MS,
+      windowMs: config.PREFIX_WINDOW_SECONDS * 1000,
+      prefixLimit: config.PREFIX_VOTES_LIMIT,
+    }),
     batcher,
     keys,
     viewTokens,
+    integrity: {
+      ipLimiter:
+        config.FRAUD_DEFENCES === 'on'
+          ? new RateLimiterRedis({
+              storeClient: redis,
+              keyPrefix: keys.ipLimitPrefix,
+              points: config.VOTES_PER_IP_PER_POLL_PER_HOUR,
+              duration: 3600,
+            })
+          : null,
+      captcha,
+      minResponseMs: config.MIN_RESPONSE_MS,
+      flagPrefix: (job) => flagQueue.add('flag-prefix', job),
+      onFlagged: (reason, n) => apiMetrics.votesFlagged.inc({ reason }, n),
+      onFlagJobFailed: (err) => log.error({ err }, 'could not queue a prefix flagging job'),
+    },
   });
-  const polls = createPollService({ db, publisher: redis, keys, lifecycle: lifecycleQueue });
+  const moderation = createModerationService({
+    db,
+    publisher: redis,
+    keys,
+    onReviewed: (decision) => apiMetrics.reviews.inc({ decision }),
+  });
+  const polls = createPollService({
+    db,
+    publisher: redis,
+    keys,
+    lifecycle: lifecycleQueue,
+    onClosed: (pollId) => enqueueRollup(analyticsQueue, pollId, 0),
+  });
+  const analytics = createAnalyticsService({ db, exportDb, polls: pollCache, redis, keys, rollups: analyticsQueue, log });
   const results = createResultsService({ db, polls: pollCache, cacheMs: 200 });
 
   const trustProxy = trustProxySetting(config.TRUST_PROXY);
@@ -73,8 +127,11 @@ export async function startApi(config: Config, log: Logger, port = config.PORT):
       return true;
     },
     routers: [
-      ['/api/v1/polls', pollsRouter({ polls, viewTokens })],
+      ['/api/v1/polls', pollsRouter({ polls, viewTokens, onView: pollViewRecorder(analytics) })],
+      ['/api/v1/polls', analyticsRouter({ analytics })],
       ['/api/v1/polls', resultsRouter({ results })],
+      ['/api/v1/captcha', captchaRouter({ captcha })],
+      ['/api/v1/admin', moderationRouter({ moderation })],
     ],
   });
   const voteRoute = createVoteRoute({
@@ -82,6 +139,7 @@ export async function startApi(config: Config, log: Logger, port = config.PORT):
     authenticate,
     trust: app.get('trust proxy fn'),
     log,
+    countryHeader: config.GEO_COUNTRY_HEADER,
     onResult(status, code, changed, startedAt) {
       const seconds = Number(process.hrtime.bigint() - startedAt) / 1e9;
       apiMetrics.votePathSeconds.observe(seconds);
@@ -116,6 +174,7 @@ export async function startApi(config: Config, log: Logger, port = config.PORT):
       redis.disconnect();
       queueConnection.disconnect();
       await db.destroy();
+      await exportDb.destroy();
     },
   };
 }

@@ -12,6 +12,8 @@ import type { DB, PollAnalyticsTable, PollStatus } from './schema.js';
 export function createExportDb(databaseUrl: string, max = 4): Kysely<DB> {
   const pool = new pg.Pool({ connectionString: databaseUrl, max, connectionTimeoutMillis: 5000 });
   pool.on('error', () => {});
+  // A connection lost mid-export fails that export's query; unheard, node-postgres would also throw it at the process.
+  pool.on('connect', (client) => client.on('error', () => {}));
   return new Kysely<DB>({ dialect: new PostgresDialect({ pool, cursor: Cursor }) });
 }
 

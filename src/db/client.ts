@@ -12,6 +12,8 @@ export function createDb(databaseUrl: string, max = 10): Kysely<DB> {
   const pool = new pg.Pool({ connectionString: databaseUrl, max, connectionTimeoutMillis: 5000 });
   // An idle client losing its connection must not crash the process; the pool replaces it.
   pool.on('error', () => {});
+  // A connection dropped mid-query (failover, terminated backend) fails that query; it must not crash the process.
+  pool.on('connect', (client) => client.on('error', () => {}));
   return new Kysely<DB>({ dialect: new PostgresDialect({ pool }) });
 }
 

@@ -118,6 +118,17 @@ export interface PollAnalyticsTable {
   updated_at: DefaultTimestamp;
 }
 
+export interface VoteReviewsTable {
+  review_id: Generated<number>;
+  vote_id: string;
+  poll_id: number;
+  previous_status: VoteStatus;
+  decision: 'VALID' | 'REJECTED';
+  reviewer_id: number;
+  note: string | null;
+  decided_at: DefaultTimestamp;
+}
+
 export interface DB {
   polls: PollsTable;
   poll_options: PollOptionsTable;
@@ -127,6 +138,7 @@ export interface DB {
   ranked_ballot_counts: RankedBallotCountsTable;
   rating_counts: RatingCountsTable;
   poll_analytics: PollAnalyticsTable;
+  vote_reviews: VoteReviewsTable;
 }
 
 export type PollRow = Selectable<PollsTable>;

@@ -23,6 +23,10 @@ export interface QueuedVote {
   reasons: string[];
   response_ms: number | null;
   accepted_at: number;
+  /** Address prefixes watched for velocity (the worker checks their flags at commit). */
+  prefixes?: string[];
+  /** Country from a trusted CDN header (analytics); absent where none is configured. */
+  country?: string | null;
 }
 
 /** Keeps only the latest vote of each voter: one statement may not touch a row twice. */
@@ -89,13 +93,14 @@ async function upsert(trx: Db, votes: QueuedVote[], allowChange: boolean): Promi
     flag_reasons: v.reasons,
     response_ms: v.response_ms,
     accepted_at: new Date(v.accepted_at).toISOString(),
+    ...(v.country ? { country: v.country } : {}),
   }));
   // A changed ballot never escapes a flag: once SUSPICIOUS or REJECTED, the voter stays so.
   const onConflict = allowChange
     ? sql`DO UPDATE SET selected_options = excluded.selected_options, counted_options = excluded.counted_options,
           rank_order = excluded.rank_order, ratings = excluded.ratings, seq = excluded.seq,
           ip_address = excluded.ip_address, user_agent = excluded.user_agent,
-          response_ms = coalesce(excluded.response_ms, votes.response_ms),
+          response_ms = coalesce(excluded.response_ms, votes.response_ms), country = excluded.country,
           status = CASE WHEN votes.status = 'VALID' THEN excluded.status ELSE votes.status END,
           flag_reasons = ARRAY(SELECT DISTINCT unnest(votes.flag_reasons || excluded.flag_reasons)),
           change_count = votes.change_count + 1, accepted_at = excluded.accepted_at, updated_at = now()
@@ -106,7 +111,7 @@ async function upsert(trx: Db, votes: QueuedVote[], allowChange: boolean): Promi
       SELECT * FROM jsonb_to_recordset(${JSON.stringify(rows)}::jsonb) AS t(
         vote_id uuid, poll_id bigint, voter_key text, voter_id bigint, voter_fingerprint text, seq bigint,
         selected_options bigint[], counted_options bigint[], rank_order jsonb, ratings jsonb, ip_address inet,
-        user_agent text, status text, flag_reasons text[], response_ms int, accepted_at timestamptz)
+        user_agent text, status text, flag_reasons text[], response_ms int, accepted_at timestamptz, country text)
     ),
     before AS (
       SELECT v.poll_id, v.voter_key, v.status, v.counted_options, v.rank_order, v.ratings
@@ -114,9 +119,9 @@ async function upsert(trx: Db, votes: QueuedVote[], allowChange: boolean): Promi
     ),
     changed AS (
       INSERT INTO votes (vote_id, poll_id, voter_key, voter_id, voter_fingerprint, seq, selected_options, counted_options,
-                         rank_order, ratings, ip_address, user_agent, status, flag_reasons, response_ms, accepted_at)
+                         rank_order, ratings, ip_address, user_agent, status, flag_reasons, response_ms, accepted_at, country)
       SELECT vote_id, poll_id, voter_key, voter_id, voter_fingerprint, seq, selected_options, counted_options,
-             rank_order, ratings, ip_address, user_agent, status, flag_reasons, response_ms, accepted_at
+             rank_order, ratings, ip_address, user_agent, status, flag_reasons, response_ms, accepted_at, country
       FROM input ORDER BY poll_id, voter_key
       ON CONFLICT (poll_id, voter_key) ${onConflict}
       RETURNING poll_id, voter_key, status, counted_options, rank_order, ratings

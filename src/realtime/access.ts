@@ -27,8 +27,7 @@ export function refusalFor(facts: PollAccessFacts | null, viewer: Viewer): Refus
     if (!(err instanceof AppError)) throw err;
     if (err.code !== 'POLL_NOT_FOUND') return { code: 4403, reason: err.code };
     // Over HTTP a PRIVATE poll without its key looks absent; the live-results issue asks for 4403.
-    const privateWithoutKey = facts.visibility === 'PRIVATE' && facts.status !== 'DRAFT';
-    return privateWithoutKey ? { code: 4403, reason: 'FORBIDDEN' } : { code: 4404, reason: 'POLL_NOT_FOUND' };
+    return facts.visibility === 'PRIVATE' ? { code: 4403, reason: 'FORBIDDEN' } : { code: 4404, reason: 'POLL_NOT_FOUND' };
   }
 }
 

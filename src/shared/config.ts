@@ -20,6 +20,10 @@ const schema = z.object({
   PREFIX_VOTES_LIMIT: int(50),
   PREFIX_WINDOW_SECONDS: int(600),
   MIN_RESPONSE_MS: int(1000),
+  // Per-IP limits, prefix velocity and CAPTCHA; `off` only to measure their cost (bench:votes).
+  FRAUD_DEFENCES: z.enum(['on', 'off']).default('on'),
+  CAPTCHA_MAX_NUMBER: int(100_000),
+  CAPTCHA_TTL_SECONDS: int(300),
   // The API groups accepted votes into one queue job per VOTE_BATCH_MS or VOTE_BATCH_MAX votes.
   VOTE_BATCH_MS: int(4),
   VOTE_BATCH_MAX: int(500),

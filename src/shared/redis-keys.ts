@@ -14,6 +14,14 @@ export function redisKeys(namespace: string) {
     pollUpdates: (pollId: number) => `${ns}poll:{${pollId}}:update`,
     /** Pattern matching every poll's update channel. */
     pollUpdatesPattern: `${ns}poll:{*}:update`,
+    /** rate-limiter-flexible key prefix of the per-IP limit; its keys are `{poll}:address`. */
+    ipLimitPrefix: `${ns}iplimit`,
+    /** Sliding window (sorted set of vote ids by time) of one address prefix in one poll. */
+    prefixWindow: (pollId: number, prefix: string) => `${ns}ipwin:{${pollId}}:${prefix}`,
+    /** Set while a prefix is flagged for velocity; holds the start of the offending window (ms). */
+    prefixFlag: (pollId: number, prefix: string) => `${ns}ipflag:{${pollId}}:${prefix}`,
+    /** A redeemed CAPTCHA solution, kept until its challenge expires. */
+    captchaUsed: (signature: string) => `${ns}captcha:used:${signature}`,
     /** Broadcast channel telling API processes to drop a cached poll. */
     pollInvalidations: `${ns}polls:invalidate`,
     /** HyperLogLog of the distinct viewers of an open poll (analytics completion rate). */

@@ -29,6 +29,8 @@ export interface PollChangeDeps {
   db: Kysely<DB>;
   publisher: Redis;
   keys: RedisKeys;
+  /** Runs after a close commits (the final analytics rollup); its failure does not undo the close. */
+  onClosed?: (pollId: number) => Promise<unknown>;
 }
 
 /** Tells watchers and every API process's poll cache that a poll changed. */
@@ -50,6 +52,7 @@ export async function closePoll(deps: PollChangeDeps, pollId: number, from: Poll
     return closed;
   });
   if (row) await announcePollChange(deps, pollId).catch(() => {});
+  if (row) await deps.onClosed?.(pollId).catch(() => {});
   return row;
 }
 

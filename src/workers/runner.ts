@@ -10,8 +10,11 @@ import { createOpsHandler } from '../shared/ops-server.js';
 import { createRedis } from '../shared/redis.js';
 import { redisKeys } from '../shared/redis-keys.js';
 import { createPollLifecycleProcessor, POLL_LIFECYCLE_QUEUE, type CloseAtEndJob } from './poll-lifecycle.js';
-import { createWorker } from './queue.js';
+import { createQueue, createWorker } from './queue.js';
 import { createVoteIngestProcessor, VOTE_INGEST_QUEUE, type VoteBatchJob } from './vote-ingest.js';
+import { createVoteFlaggingProcessor, VOTE_FLAGGING_QUEUE, type FlagPrefixJob } from './vote-flagging.js';
+import { prom } from '../shared/metrics.js';
+import { ANALYTICS_QUEUE, createAnalyticsRollupProcessor, enqueueRollup, rollupAfterCommit, type AnalyticsRollupJob } from './analytics.js';
 
 export interface WorkersHandle {
   url: string;
@@ -21,22 +24,44 @@ export interface WorkersHandle {
 /** Starts every queue's workers and the metrics / health endpoint. */
 export async function startWorkers(config: Config, log: Logger, port = config.WORKER_METRICS_PORT): Promise<WorkersHandle> {
   const keys = redisKeys(config.REDIS_NAMESPACE);
-  const db = createDb(config.DATABASE_URL, config.WORKER_CONCURRENCY + 4);
+  const db = createDb(config.DATABASE_URL, config.WORKER_CONCURRENCY + 8);
   const connection = createRedis(config.REDIS_URL, { name: 'workers' });
   const publisher = createRedis(config.REDIS_URL, { name: 'workers-pub' });
   const ctx = { connection, prefix: keys.queuePrefix, logger: log };
   const metrics = createMetricsRegistry('workers');
+  const analyticsQueue = createQueue<AnalyticsRollupJob>(ANALYTICS_QUEUE, ctx);
+  const onCommitted = rollupAfterCommit(analyticsQueue, config.ANALYTICS_ROLLUP_DELAY_MS, log);
+  const onClosed = (pollId: number) => enqueueRollup(analyticsQueue, pollId, 0);
+
+  const votesFlagged = new prom.Counter({
+    name: 'votes_flagged_total',
+    help: 'Votes marked SUSPICIOUS by the workers, by reason',
+    labelNames: ['reason'],
+    registers: [metrics],
+  });
+  const onFlagged = (reason: string, n: number) => votesFlagged.inc({ reason }, n);
 
   const workers: Worker[] = [
-    createWorker<VoteBatchJob>(VOTE_INGEST_QUEUE, createVoteIngestProcessor({ db, publisher, keys }), ctx, {
+    createWorker<FlagPrefixJob>(VOTE_FLAGGING_QUEUE, createVoteFlaggingProcessor({ db, publisher, keys, onFlagged }), ctx, {
+      concurrency: 2,
+      lockDuration: config.WORKER_LOCK_MS,
+    }),
+    createWorker<VoteBatchJob>(VOTE_INGEST_QUEUE, createVoteIngestProcessor({ db, publisher, keys, onCommitted, onFlagged }), ctx, {
       concurrency: config.WORKER_CONCURRENCY,
       lockDuration: config.WORKER_LOCK_MS,
     }),
-    createWorker<CloseAtEndJob>(POLL_LIFECYCLE_QUEUE, createPollLifecycleProcessor({ db, publisher, keys }), ctx, {
+    createWorker<CloseAtEndJob>(POLL_LIFECYCLE_QUEUE, createPollLifecycleProcessor({ db, publisher, keys, onClosed }), ctx, {
       concurrency: 2,
       lockDuration: config.WORKER_LOCK_MS,
     }),
   ];
+
+  workers.push(
+    createWorker<AnalyticsRollupJob>(ANALYTICS_QUEUE, createAnalyticsRollupProcessor({ db, redis: publisher, keys }), ctx, {
+      concurrency: 2,
+      lockDuration: config.WORKER_LOCK_MS,
+    }),
+  );
 
   const server = http.createServer(
     createOpsHandler(metrics, async () => {
@@ -52,6 +77,7 @@ export async function startWorkers(config: Config, log: Logger, port = config.WO
     async close() {
       // Finish the batches in hand; jobs not started stay queued for the next worker.
       await Promise.allSettled(workers.map((w) => w.close()));
+      await analyticsQueue.close();
       server.close();
       publisher.disconnect();
       connection.disconnect();

@@ -7,6 +7,8 @@ import { latestPerVoter, recordVotes, type QueuedVote } from '../db/votes.js';
 import { loadResults } from '../db/results.js';
 import { publishPollUpdates } from '../shared/poll-updates.js';
 import type { RedisKeys } from '../shared/redis-keys.js';
+import { FLAG_REASONS } from '../domain/flag-reasons.js';
+import { flagQueuedVotes } from './vote-flagging.js';
 
 export const VOTE_INGEST_QUEUE = 'vote-ingest';
 
@@ -68,6 +70,7 @@ export interface VoteIngestDeps {
   publisher: Redis;
   keys: RedisKeys;
   onCommitted?: (votes: QueuedVote[], changed: number) => void;
+  onFlagged?: (reason: string, count: number) => void;
 }
 
 /**
@@ -75,16 +78,18 @@ export interface VoteIngestDeps {
  * upsert actually changed. A replay of the same job changes nothing, so at-least-once
  * delivery counts each vote exactly once. Counts are published after commit.
  */
-export function createVoteIngestProcessor({ db, publisher, keys, onCommitted }: VoteIngestDeps) {
+export function createVoteIngestProcessor({ db, publisher, keys, onCommitted, onFlagged }: VoteIngestDeps) {
   return async (job: Job<VoteBatchJob>): Promise<{ changed: number }> => {
     const votes = latestPerVoter(job.data.votes);
     const pollIds = [...new Set(votes.map((v) => v.poll_id))];
-    const { changed, states } = await db.transaction().execute(async (trx) => {
+    const { changed, lateFlags, states } = await db.transaction().execute(async (trx) => {
       await lockPolls(trx, pollIds);
+      const lateFlags = await flagQueuedVotes(publisher, keys, votes, FLAG_REASONS.velocity);
       const changes = await recordVotes(trx, votes);
       const touched = await applyBallotChanges(trx, changes);
-      return { changed: changes.length, states: await loadResults(trx, touched) };
+      return { changed: changes.length, lateFlags, states: await loadResults(trx, touched) };
     });
+    if (lateFlags) onFlagged?.(FLAG_REASONS.velocity, lateFlags);
     onCommitted?.(job.data.votes, changed);
     if (states.size) await publishPollUpdates(publisher, keys, states.values()).catch(() => {});
     return { changed };

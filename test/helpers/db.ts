@@ -1,9 +1,9 @@
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
+import { inject } from 'vitest';
 
 /** The server the tests use; TEST_DATABASE_URL names another. */
 const BASE = process.env.TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
-export const TEMPLATE_DB = 'polls_test_template';
 
 export function testDatabaseUrl(name: string): string {
   const url = new URL(BASE);
@@ -22,7 +22,7 @@ export async function createTestDatabase(): Promise<{ url: string; name: string;
   const name = `polls_test_${randomBytes(6).toString('hex')}`;
   const admin = await adminClient();
   try {
-    await admin.query(`CREATE DATABASE ${name} TEMPLATE ${TEMPLATE_DB}`);
+    await admin.query(`CREATE DATABASE ${name} TEMPLATE ${inject('templateDb')}`);
   } finally {
     await admin.end();
   }

@@ -9,7 +9,7 @@ import { call, countersAndRecount, createPoll, eventually, startStack, type Stac
 
 let stack: Stack;
 beforeAll(async () => {
-  stack = await startStack({ env: { TRUST_PROXY: 'loopback' } });
+  stack = await startStack({ env: { TRUST_PROXY: 'loopback', FRAUD_DEFENCES: 'off' } });
 });
 afterAll(async () => {
   await stack?.close();

@@ -5,7 +5,7 @@ import { call, countersAndRecount, createPoll, eventually, startStack, type Stac
 
 let stack: Stack;
 beforeAll(async () => {
-  stack = await startStack({ workers: false, env: { TRUST_PROXY: 'loopback' } });
+  stack = await startStack({ workers: false, env: { TRUST_PROXY: 'loopback', FRAUD_DEFENCES: 'off' } });
 });
 afterAll(async () => {
   await stack?.close();

@@ -1,5 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { z } from 'zod';
+import { countryCodeOf } from '../../domain/analytics.js';
 import { pollNotFound } from '../../shared/errors.js';
 import type { Logger } from '../../shared/logger.js';
 import type { Authenticate } from '../auth.js';
@@ -31,6 +32,8 @@ export function createVoteRoute(deps: {
   authenticate: Authenticate;
   trust: (addr: string, i: number) => boolean;
   log: Logger;
+  /** Header a trusted CDN fills with the visitor's country (GEO_COUNTRY_HEADER); read only when set. */
+  countryHeader?: string;
   onResult?: (status: number, code: string | null, changed: boolean, startedAt: bigint) => void;
 }) {
   const { castVote, authenticate, trust, log, onResult } = deps;
@@ -54,6 +57,7 @@ export function createVoteRoute(deps: {
         body: parsed.data,
         ip: clientIp(req, trust),
         userAgent: req.headers['user-agent'] ?? '',
+        country: deps.countryHeader ? countryCodeOf(req.headers[deps.countryHeader]) : undefined,
         accessKey,
       });
       sendJson(res, 202, { status: 'accepted', vote_id: result.vote_id, changed: result.changed });

@@ -8,7 +8,7 @@ import { findPoll, insertPoll, listPolls, replaceOptions, transitionPoll, update
 import type { DB, PollSettings, PollType } from '../../db/schema.js';
 import { authRequired, AppError, forbidden, pollNotActive, pollNotFound, validationError } from '../../shared/errors.js';
 import type { RedisKeys } from '../../shared/redis-keys.js';
-import { announcePollChange, closePoll, scheduleAutoClose, type CloseAtEndJob } from '../../workers/poll-lifecycle.js';
+import { announcePollChange, closePoll, scheduleAutoClose, type CloseAtEndJob, type PollChangeDeps } from '../../workers/poll-lifecycle.js';
 import type { Principal } from '../auth.js';
 import type { CreatePollBody, PatchPollBody } from '../routes/polls.schema.js';
 
@@ -62,7 +62,7 @@ function checkEndInFuture(end: Date | null) {
   if (end && end.getTime() <= Date.now()) throw validationError('end_time must be in the future', { field: 'end_time' });
 }
 
-export function createPollService(deps: { db: Kysely<DB>; publisher: Redis; keys: RedisKeys; lifecycle: Queue<CloseAtEndJob> }) {
+export function createPollService(deps: { db: Kysely<DB>; publisher: Redis; keys: RedisKeys; lifecycle: Queue<CloseAtEndJob>; onClosed?: PollChangeDeps['onClosed'] }) {
   const { db, lifecycle } = deps;
 
   async function loadManaged(pollId: number, caller: Principal | null): Promise<PollWithOptions> {

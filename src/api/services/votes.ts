@@ -1,14 +1,30 @@
 import { createHash, randomUUID } from 'node:crypto';
+import type { RateLimiterRedis } from 'rate-limiter-flexible';
+import { RateLimiterRes } from 'rate-limiter-flexible';
+import { FLAG_REASONS } from '../../domain/flag-reasons.js';
+import { addressGroupsOf } from '../../domain/ip-prefix.js';
 import { assertCanReadPoll } from '../../domain/poll-access.js';
 import { validateBallot, type BallotInput } from '../../domain/ballot.js';
 import type { ViewTokens } from '../../domain/view-token.js';
 import type { QueuedVote } from '../../db/votes.js';
-import { alreadyVoted, authRequired, AppError, pollExpired, pollNotActive, pollNotFound, unavailable, validationError } from '../../shared/errors.js';
+import {
+  AppError,
+  alreadyVoted,
+  authRequired,
+  pollExpired,
+  pollNotActive,
+  pollNotFound,
+  rateLimited,
+  unavailable,
+  validationError,
+} from '../../shared/errors.js';
 import type { RedisKeys } from '../../shared/redis-keys.js';
 import type { VoteBatcher } from '../../workers/vote-ingest.js';
+import type { FlagPrefixJob } from '../../workers/vote-flagging.js';
 import type { Principal } from '../auth.js';
+import type { Captcha } from './captcha.js';
 import type { PollCache } from './poll-cache.js';
-import type { VoteClaims } from './vote-claims.js';
+import type { VoteAdmission } from './vote-admission.js';
 
 export interface VoteBody extends BallotInput {
   view_token?: string;
@@ -22,6 +38,8 @@ export interface CastVoteInput {
   body: VoteBody;
   ip: string;
   userAgent: string;
+  /** From the operator's CDN country header; undefined where none is configured. */
+  country?: string | null;
   accessKey: string | undefined;
 }
 
@@ -32,15 +50,32 @@ export function anonymousVoterKey(pollId: number, ip: string, userAgent: string,
   return 'f:' + createHash('sha256').update(`${pollId}\n${ip}\n${userAgent}\n${fingerprint}`).digest('base64url').slice(0, 32);
 }
 
-/** Casting a vote: every rule of the contract, the dedup claim, then the durable enqueue. */
+/** `428 CAPTCHA_REQUIRED` with a fresh challenge to solve. */
+async function captchaRequired(captcha: Captcha, message: string): Promise<AppError> {
+  return new AppError(428, 'CAPTCHA_REQUIRED', message, { challenge: await captcha.challenge() });
+}
+
+export interface IntegrityDeps {
+  /** The per-IP limit; null when fraud defences are off. */
+  ipLimiter: RateLimiterRedis | null;
+  captcha: Captcha;
+  minResponseMs: number;
+  flagPrefix: (job: FlagPrefixJob) => Promise<unknown>;
+  onFlagged?: (reason: string, count: number) => void;
+  onFlagJobFailed?: (err: unknown) => void;
+}
+
+/** Casting a vote: every rule of the contract, the integrity checks, the dedup claim, then the durable enqueue. */
 export function createVoteService(deps: {
   polls: PollCache;
-  claims: VoteClaims;
+  admission: VoteAdmission;
   batcher: VoteBatcher;
   keys: RedisKeys;
   viewTokens: ViewTokens;
+  integrity: IntegrityDeps;
 }) {
-  const { polls, claims, batcher, keys, viewTokens } = deps;
+  const { polls, admission, batcher, keys, viewTokens, integrity } = deps;
+  const defences = integrity.ipLimiter !== null;
 
   return async function castVote(input: CastVoteInput): Promise<{ vote_id: string; changed: boolean }> {
     const { pollId, caller, body } = input;
@@ -75,23 +110,54 @@ export function createVoteService(deps: {
       responseMs = Math.min(now - issuedAt, 2_147_483_647);
     }
 
+    const groups = addressGroupsOf(input.ip);
+    const captchaMode = defences ? settings.captcha : 'off';
+    let solved = false;
+    try {
+      const [, redeemed] = await Promise.all([
+        integrity.ipLimiter?.consume(`{${pollId}}:${groups.limitKey}`),
+        body.captcha !== undefined ? integrity.captcha.redeem(body.captcha) : false,
+      ]);
+      solved = redeemed;
+    } catch (err) {
+      if (err instanceof RateLimiterRes) throw rateLimited(err.msBeforeNext / 1000);
+      throw unavailable();
+    }
+    if (captchaMode === 'always' && !caller && !solved) {
+      throw await captchaRequired(integrity.captcha, 'Solve the CAPTCHA to vote in this poll');
+    }
+
     const voterKey = caller ? `u:${caller.userId}` : anonymousVoterKey(pollId, input.ip, input.userAgent, body.fingerprint);
     const claimKey = keys.voter(pollId, voterKey);
-    let claim;
+    const prefixes = defences ? groups.prefixes : [];
+    let admitted;
     try {
-      claim = await claims.claim(claimKey, randomUUID(), poll.allow_change_vote);
+      admitted = await admission.admit(
+        claimKey,
+        prefixes.map((p) => [keys.prefixWindow(pollId, p), keys.prefixFlag(pollId, p)]),
+        randomUUID(),
+        poll.allow_change_vote,
+        captchaMode !== 'off' && !solved,
+      );
     } catch {
       throw unavailable();
     }
-    if (claim.outcome === 'duplicate') throw alreadyVoted();
+    if (admitted.outcome === 'captcha') {
+      throw await captchaRequired(integrity.captcha, 'Votes from your network need a solved CAPTCHA for now');
+    }
+    if (admitted.outcome === 'duplicate') throw alreadyVoted();
+
+    const reasons: string[] = [];
+    if (admitted.flaggedBefore || admitted.crossed.length) reasons.push(FLAG_REASONS.velocity);
+    if (responseMs !== null && responseMs < integrity.minResponseMs) reasons.push(FLAG_REASONS.tooFast);
 
     const vote: QueuedVote = {
-      vote_id: claim.voteId,
+      vote_id: admitted.voteId,
       poll_id: pollId,
       voter_key: voterKey,
       voter_id: caller?.userId ?? null,
       voter_fingerprint: caller ? null : voterKey.slice(2),
-      seq: Number(claim.seq),
+      seq: Number(admitted.seq),
       allow_change: poll.allow_change_vote,
       selected: ballot.selected,
       counted: ballot.counted,
@@ -99,20 +165,32 @@ export function createVoteService(deps: {
       ratings: ballot.ratings,
       ip: input.ip,
       user_agent: input.userAgent.slice(0, 512),
-      status: 'VALID',
-      reasons: [],
+      status: reasons.length ? 'SUSPICIOUS' : 'VALID',
+      reasons,
       response_ms: responseMs,
-      accepted_at: now,
+      accepted_at: admitted.nowMs,
+      prefixes,
+      country: input.country,
     };
+    // The votes already in a crossed window are flagged by their own durable job.
+    const flagJobs = Promise.all(
+      admitted.crossed.map((i) =>
+        integrity.flagPrefix({ poll_id: pollId, prefix: prefixes[i], vote_ids: admitted.windowVoteIds, reason: FLAG_REASONS.velocity }),
+      ),
+    );
     try {
       await batcher.submit(vote);
     } catch (err) {
-      if (claim.outcome === 'new') await claims.release(claimKey, claim.seq);
+      flagJobs.catch(() => {});
+      if (admitted.outcome === 'new') await admission.release(claimKey, admitted.seq);
       throw err instanceof AppError ? err : unavailable();
     }
+    // The vote is queued: a failed flag job must not turn it into a 503 (it is logged instead).
+    await flagJobs.catch((err) => integrity.onFlagJobFailed?.(err));
+    for (const r of reasons) integrity.onFlagged?.(r, 1);
     const keepMs = Math.max((poll.end_time ? poll.end_time.getTime() - now : 0) + 7 * DAY_MS, 90 * DAY_MS);
-    claims.confirm(claimKey, keepMs);
-    return { vote_id: claim.voteId, changed: claim.outcome === 'changed' };
+    admission.confirm(claimKey, keepMs);
+    return { vote_id: admitted.voteId, changed: admitted.outcome === 'changed' };
   };
 }
 export type CastVote = ReturnType<typeof createVoteService>;
