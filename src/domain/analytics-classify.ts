@@ -1,9 +1,9 @@
 // Loaded only by the analytics worker: the country database is megabytes the API never needs.
 // Country data: GeoLite2 by MaxMind (https://www.maxmind.com), CC BY-SA 4.0, shipped in geoip-country.
 import geoip from 'geoip-country';
+// ua-parser-js stays on v1 (MIT): v2 is AGPL-3.0, which this MIT service cannot ship.
 import { UAParser } from 'ua-parser-js';
-import { isBot } from 'ua-parser-js/bot-detection';
-import { Bots } from 'ua-parser-js/extensions';
+import { isbot } from 'isbot';
 import { UNKNOWN_COUNTRY, type DeviceClass } from './analytics.js';
 
 /**
@@ -12,8 +12,8 @@ import { UNKNOWN_COUNTRY, type DeviceClass } from './analytics.js';
  */
 export function deviceClassOf(userAgent: string | null): DeviceClass {
   if (!userAgent) return 'other';
-  const ua = new UAParser(userAgent, Bots).getResult();
-  if (isBot(ua) || /headless/i.test(ua.browser.name ?? '')) return 'bot';
+  if (isbot(userAgent) || /headless/i.test(userAgent)) return 'bot';
+  const ua = new UAParser(userAgent).getResult();
   if (ua.device.type === 'mobile') return 'mobile';
   if (ua.device.type === 'tablet') return 'tablet';
   if (ua.device.type === undefined && ua.browser.name) return 'desktop';

@@ -18,7 +18,7 @@ const UA = {
   ipad: 'Mozilla/5.0 (iPad; CPU OS 17_0 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.0 Mobile/15E148 Safari/604.1',
   android: 'Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Mobile Safari/537.36',
   bot: 'Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)',
-  other: 'node',
+  other: 'Mozilla/5.0 (SMART-TV; Linux; Tizen 6.0) AppleWebKit/537.36 (KHTML, like Gecko) SamsungBrowser/4.0 Chrome/76.0.3809.146 TV Safari/537.36',
 };
 // Fraud rules and CAPTCHAs are someone else's concern here: these votes must all be VALID.
 const LENIENT = { VOTES_PER_IP_PER_POLL_PER_HOUR: '100000', PREFIX_VOTES_LIMIT: '100000', MIN_RESPONSE_MS: '0' };

@@ -56,7 +56,7 @@ describe('classification', () => {
       ['python-requests/2.31.0', 'bot'],
       ['Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) HeadlessChrome/120.0.0.0 Safari/537.36', 'bot'],
       ['Mozilla/5.0 (SMART-TV; Linux; Tizen 6.0) AppleWebKit/537.36 (KHTML, like Gecko) SamsungBrowser/4.0 Chrome/76.0.3809.146 TV Safari/537.36', 'other'],
-      ['node', 'other'],
+      ['node', 'bot'],
       ['', 'other'],
       [null, 'other'],
     ];
