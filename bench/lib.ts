@@ -110,3 +110,21 @@ export async function dropDatabase(databaseUrl: string): Promise<void> {
     await client.end();
   }
 }
+
+/** Deletes a bench run's Redis keys and queues so runs do not pile up in Redis. */
+export async function deleteNamespace(namespace: string, redisUrl = process.env.REDIS_URL ?? 'redis://localhost:6379'): Promise<void> {
+  const { Redis } = await import('ioredis');
+  const redis = new Redis(redisUrl);
+  try {
+    for (const pattern of [`${namespace}:*`, `{${namespace}:polls}*`]) {
+      let cursor = '0';
+      do {
+        const [next, keys] = await redis.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
+        if (keys.length) await redis.unlink(...keys);
+        cursor = next;
+      } while (cursor !== '0');
+    }
+  } finally {
+    redis.disconnect();
+  }
+}

@@ -107,11 +107,6 @@ async function startPipeline() {
   run('workers/main.js');
   const apiUrl = `http://127.0.0.1:${apiPort}`;
   const wsUrl = `ws://127.0.0.1:${wsPort}`;
-  await Promise.all([
-    waitReady(apiUrl, 'API'),
-    waitReady(`http://127.0.0.1:${workerPort}`, 'workers'),
-    waitReady(wsUrl.replace('ws', 'http'), 'gateway'),
-  ]);
   const cleanup = async () => {
     const redis = createRedis(onLoopback(config.REDIS_URL));
     for (const pattern of [`${namespace}:*`, `{${namespace}:polls}*`]) {
@@ -128,7 +123,24 @@ async function startPipeline() {
     await admin.query(`DROP DATABASE IF EXISTS "${dbUrl.pathname.slice(1)}" WITH (FORCE)`);
     await admin.end();
   };
+  try {
+    await Promise.all([
+      waitReady(apiUrl, 'API'),
+      waitReady(`http://127.0.0.1:${workerPort}`, 'workers'),
+      waitReady(wsUrl.replace('ws', 'http'), 'gateway'),
+    ]);
+  } catch (err) {
+    await stopStarted();
+    await cleanup();
+    throw err;
+  }
   return { apiUrl, wsUrl, databaseUrl, gatewayPid: gateway.pid!, cleanup };
+}
+
+async function stopStarted(): Promise<void> {
+  const running = started.filter((c) => c.exitCode === null && c.signalCode === null);
+  for (const c of running) c.kill('SIGTERM');
+  await Promise.all(running.map((c) => new Promise((r) => c.once('exit', r))));
 }
 
 /** CPU seconds used and resident memory of a process, from /proc. */
@@ -141,9 +153,15 @@ function procStats(pid: number): { cpuSeconds: number; rssMiB: number } {
 }
 const CLK_TCK = Number(execSync('getconf CLK_TCK').toString().trim()) || 100;
 
-async function sentTotal(httpUrl: string): Promise<number> {
+/** One value of the gateway's /metrics (the event-loop figures cover the time since the last scrape). */
+async function gatewayMetrics(httpUrl: string) {
   const text = await fetch(`${httpUrl}/metrics`).then((r) => r.text(), () => '');
-  return Number(/^realtime_messages_sent_total(?:\{[^}]*\})? (\d+)/m.exec(text)?.[1] ?? NaN);
+  const value = (name: string) => Number(new RegExp(`^${name}(?:\\{[^}]*\\})? ([0-9.e+-]+)`, 'm').exec(text)?.[1] ?? NaN);
+  return {
+    sent: value('realtime_messages_sent_total'),
+    loopP99Ms: value('nodejs_eventloop_lag_p99_seconds') * 1000,
+    loopMaxMs: value('nodejs_eventloop_lag_max_seconds') * 1000,
+  };
 }
 
 function percentile(xs: number[], p: number): number {
@@ -216,9 +234,13 @@ async function main() {
     };
     let peakRss = 0;
     let ticks = 0;
+    let reading = false;
     const ticker = setInterval(async () => {
+      if (reading) return;
+      reading = true;
       const sample = ++ticks % 5 === 0;
       const t = await readTally().catch(() => null);
+      reading = false;
       if (t) for (const c of clientProcs) c.send({ type: 'tick', seq: t.seq, at: t.at, sample });
       if (sample && target.gatewayPid) peakRss = Math.max(peakRss, procStats(target.gatewayPid).rssMiB);
     }, 50);
@@ -230,14 +252,15 @@ async function main() {
 
     const t0 = Date.now();
     const tally0 = await readTally();
-    const sent0 = await sentTotal(gatewayHttp);
+    const sent0 = (await gatewayMetrics(gatewayHttp)).sent;
     const gw0 = target.gatewayPid ? procStats(target.gatewayPid) : null;
     for (const c of clientProcs) c.send({ type: 'start' });
     await new Promise((r) => setTimeout(r, SECONDS * 1000));
     clearInterval(ticker);
     const seconds = (Date.now() - t0) / 1000;
     const tally1 = await readTally();
-    const sent1 = await sentTotal(gatewayHttp);
+    const gwMetrics = await gatewayMetrics(gatewayHttp);
+    const sent1 = gwMetrics.sent;
     const gw1 = target.gatewayPid ? procStats(target.gatewayPid) : null;
     await sampler.end();
 
@@ -276,14 +299,14 @@ async function main() {
       console.log(`gateway RSS                  ${fmt(gw1.rssMiB)} MiB at the end, peak ${fmt(peakRss)} MiB`);
       console.log(`gateway CPU                  ${fmt(((gw1.cpuSeconds - gw0.cpuSeconds) / seconds) * 100)} % of one core`);
     } else console.log('gateway RSS / CPU            n/a (pass --gateway-pid)');
+    console.log(`gateway event-loop delay     p99 ${fmt(gwMetrics.loopP99Ms)} ms, max ${fmt(gwMetrics.loopMaxMs)} ms`);
   } finally {
     for (const c of children) {
       if (c.connected) c.send({ type: 'exit' });
       setTimeout(() => c.kill('SIGKILL'), 5000).unref();
     }
     await Promise.all(children.map((c) => (c.exitCode === null ? new Promise((r) => c.once('exit', r)) : null)));
-    for (const c of started) c.kill('SIGTERM');
-    await Promise.all(started.map((c) => (c.exitCode === null ? new Promise((r) => c.once('exit', r)) : null)));
+    await stopStarted();
     await target.cleanup();
   }
 }

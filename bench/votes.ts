@@ -3,7 +3,7 @@ import path from 'node:path';
 import { createDb } from '../src/db/client.js';
 import { createDatabaseIfMissing, migrateToLatest } from '../src/db/migrate.js';
 import { loadConfig } from '../src/shared/config.js';
-import { benchToken, dropDatabase, ensureWrk, flags, projectRoot, runWrk, startRole, waitHttp, type WrkResult } from './lib.js';
+import { benchToken, deleteNamespace, dropDatabase, ensureWrk, flags, projectRoot, runWrk, startRole, waitHttp, type WrkResult } from './lib.js';
 
 /**
  * bench:votes — drives one poll with many distinct anonymous voters through the real stack
@@ -101,6 +101,7 @@ const settled = await totalOf(poll.poll_id);
 stopAll();
 children.length = 0;
 await db.destroy();
+await deleteNamespace(namespace);
 
 // The ceiling: a bare node:http server, same wrk settings, same run.
 const noop = startRole('bench/noop-server.js', { PORT: '3199' }, 'noop');

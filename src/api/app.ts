@@ -2,8 +2,10 @@ import express, { type NextFunction, type Request, type Response } from 'express
 import type { Histogram, Registry } from 'prom-client';
 import { errorBody } from '../shared/errors.js';
 import type { Logger } from '../shared/logger.js';
+import { checkReady } from '../shared/ops-server.js';
 import type { Authenticate } from './auth.js';
 import { toAppError } from './http.js';
+import { requestLogger, routeTemplate } from './request-log.js';
 
 export interface AppDeps {
   log: Logger;
@@ -22,12 +24,12 @@ export function createApp(deps: AppDeps) {
   app.set('trust proxy', deps.trustProxy);
   app.set('query parser', 'simple');
 
+  app.use(requestLogger(deps.log));
   // Route templates, not raw paths: ids in labels would explode the metric's cardinality.
   app.use((req, res, next) => {
     const started = process.hrtime.bigint();
     res.on('finish', () => {
-      const route = req.route?.path ? `${req.baseUrl}${req.route.path}` : req.baseUrl || 'unmatched';
-      deps.httpDuration.observe({ method: req.method, route, status: res.statusCode }, Number(process.hrtime.bigint() - started) / 1e9);
+      deps.httpDuration.observe({ method: req.method, route: routeTemplate(req), status: res.statusCode }, Number(process.hrtime.bigint() - started) / 1e9);
     });
     next();
   });
@@ -35,7 +37,7 @@ export function createApp(deps: AppDeps) {
     res.json({ status: 'ok' });
   });
   app.get('/readyz', async (_req, res) => {
-    const ok = await deps.ready().catch(() => false);
+    const ok = await checkReady(deps.ready);
     res.status(ok ? 200 : 503).json({ status: ok ? 'ready' : 'unavailable' });
   });
   app.get('/metrics', async (_req, res) => {
@@ -57,7 +59,7 @@ export function createApp(deps: AppDeps) {
     res.status(404).json({ error: { code: 'NOT_FOUND', message: 'No such endpoint' } });
   });
   app.use((err: unknown, _req: Request, res: Response, _next: NextFunction) => {
-    const appErr = toAppError(err, deps.log);
+    const appErr = toAppError(err, (res.locals.log as Logger | undefined) ?? deps.log);
     res.status(appErr.status).set(appErr.headers).json(errorBody(appErr));
   });
   return app;

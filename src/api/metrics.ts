@@ -40,6 +40,12 @@ export function createApiMetrics(registry: Registry) {
       labelNames: ['decision'],
       registers: [registry],
     }),
+    integrityDecisions: new prom.Counter({
+      name: 'vote_integrity_decisions_total',
+      help: 'Rate-limit and CAPTCHA decisions on votes (check: rate_limit | captcha; outcome: limited | required | solved | failed)',
+      labelNames: ['check', 'outcome'],
+      registers: [registry],
+    }),
     votePathSeconds: new prom.Histogram({
       name: 'vote_path_duration_seconds',
       help: 'Time from a vote request to its answer (the hot path)',

@@ -34,6 +34,8 @@ import { createCaptcha } from './services/captcha.js';
 import { createModerationService } from './services/moderation.js';
 import { createVoteAdmission } from './services/vote-admission.js';
 import { createVoteService } from './services/votes.js';
+import type { Captcha } from './services/captcha.js';
+import { ADMIN_BOARD_PATH, createAdminBoard } from './admin-board.js';
 
 /** A running API process: HTTP server plus its connections, closed in order by close(). */
 export interface ApiHandle {
@@ -72,6 +74,15 @@ export async function startApi(config: Config, log: Logger, port = config.PORT):
     maxNumber: config.CAPTCHA_MAX_NUMBER,
     ttlSeconds: config.CAPTCHA_TTL_SECONDS,
   });
+  // Counted here, around the service, so the vote path's internals stay untouched.
+  const countedCaptcha: Captcha = {
+    ...captcha,
+    async redeem(raw) {
+      const solved = await captcha.redeem(raw);
+      apiMetrics.integrityDecisions.inc({ check: 'captcha', outcome: solved ? 'solved' : 'failed' });
+      return solved;
+    },
+  };
   const castVote = createVoteService({
     polls: pollCache,
     admission: createVoteAdmission(redis, {
@@ -92,7 +103,7 @@ export async function startApi(config: Config, log: Logger, port = config.PORT):
               duration: 3600,
             })
           : null,
-      captcha,
+      captcha: countedCaptcha,
       minResponseMs: config.MIN_RESPONSE_MS,
       flagPrefix: (job) => flagQueue.add('flag-prefix', job),
       onFlagged: (reason, n) => apiMetrics.votesFlagged.inc({ reason }, n),
@@ -116,6 +127,14 @@ export async function startApi(config: Config, log: Logger, port = config.PORT):
   const results = createResultsService({ db, polls: pollCache, cacheMs: 200 });
 
   const trustProxy = trustProxySetting(config.TRUST_PROXY);
+  let closing = false;
+  // Only a configured user name and password mount the board: JWT_SECRET always has a value,
+  // so an admin token alone would expose it on every default install. Once mounted, an admin
+  // token is accepted as well as the password.
+  const board =
+    config.ADMIN_USER && config.ADMIN_PASSWORD
+      ? createAdminBoard({ queues, user: config.ADMIN_USER, password: config.ADMIN_PASSWORD, authenticate, readOnly: config.BULL_BOARD_READ_ONLY })
+      : null;
   const app = createApp({
     log,
     httpDuration: apiMetrics.httpDuration,
@@ -123,6 +142,7 @@ export async function startApi(config: Config, log: Logger, port = config.PORT):
     trustProxy,
     metrics,
     ready: async () => {
+      if (closing) return false;
       await Promise.all([sql`SELECT 1`.execute(db), redis.ping()]);
       return true;
     },
@@ -132,6 +152,7 @@ export async function startApi(config: Config, log: Logger, port = config.PORT):
       ['/api/v1/polls', resultsRouter({ results })],
       ['/api/v1/captcha', captchaRouter({ captcha })],
       ['/api/v1/admin', moderationRouter({ moderation })],
+      ...(board ? [[ADMIN_BOARD_PATH, board] as [string, typeof board]] : []),
     ],
   });
   const voteRoute = createVoteRoute({
@@ -148,11 +169,15 @@ export async function startApi(config: Config, log: Logger, port = config.PORT):
       else {
         apiMetrics.votesRejected.inc({ code: code ?? 'UNKNOWN' });
         if (code === 'ALREADY_VOTED') apiMetrics.dedupHits.inc();
+        else if (code === 'RATE_LIMITED') apiMetrics.integrityDecisions.inc({ check: 'rate_limit', outcome: 'limited' });
+        else if (code === 'CAPTCHA_REQUIRED') apiMetrics.integrityDecisions.inc({ check: 'captcha', outcome: 'required' });
       }
     },
   });
 
   const server = http.createServer((req, res) => {
+    // Keep-alive clients would otherwise keep a closing server busy forever.
+    if (closing) res.setHeader('Connection', 'close');
     if (!voteRoute(req, res)) app(req, res);
   });
   server.keepAliveTimeout = 65_000;
@@ -164,8 +189,14 @@ export async function startApi(config: Config, log: Logger, port = config.PORT):
     url,
     async close() {
       // Stop taking requests, let in-flight ones finish, then flush accepted votes into the queue.
+      // Connections that go idle after their last answer are swept too (close() only closes those idle now).
+      closing = true;
       await new Promise<void>((resolve) => {
-        server.close(() => resolve());
+        const sweep = setInterval(() => server.closeIdleConnections(), 100);
+        server.close(() => {
+          clearInterval(sweep);
+          resolve();
+        });
         server.closeIdleConnections();
       });
       await batcher.drain();

@@ -57,30 +57,34 @@ export async function applyBallotChanges(trx: Db, changes: BallotChange[]): Prom
   }
   if (touched.size === 0) return [];
 
+  // One statement moves option counts, ballot totals and percentages: fewer round trips per batch.
   const optionRows = [...options].filter(([, d]) => d !== 0).map(([k, d]) => [...k.split(':').map(Number), d]);
-  if (optionRows.length) {
-    // Rows are updated in primary-key order; the poll locks already exclude concurrent writers.
-    await sql`
-      UPDATE vote_results r SET vote_count = r.vote_count + d.delta, last_updated = now()
-      FROM (SELECT * FROM unnest(${optionRows.map((r) => r[0])}::bigint[], ${optionRows.map((r) => r[1])}::bigint[],
-                                 ${optionRows.map((r) => r[2])}::bigint[]) AS t(poll_id, option_id, delta)
-            ORDER BY poll_id, option_id) d
-      WHERE r.poll_id = d.poll_id AND r.option_id = d.option_id`.execute(trx);
-  }
-
   const pollIds = [...touched].sort((a, b) => a - b);
   await sql`
-    UPDATE poll_tallies p SET total_votes = p.total_votes + d.total, pending_review = p.pending_review + d.pending,
-      seq = p.seq + 1, updated_at = now()
-    FROM unnest(${pollIds}::bigint[], ${pollIds.map((p) => totals.get(p)!.total)}::bigint[],
-                ${pollIds.map((p) => totals.get(p)!.pending)}::bigint[]) AS d(poll_id, total, pending)
-    WHERE p.poll_id = d.poll_id`.execute(trx);
-
-  await sql`
+    WITH d AS (
+      SELECT * FROM unnest(${optionRows.map((r) => r[0])}::bigint[], ${optionRows.map((r) => r[1])}::bigint[],
+                           ${optionRows.map((r) => r[2])}::bigint[]) AS t(poll_id, option_id, delta)
+    ),
+    cur AS (
+      SELECT r.poll_id, r.option_id, r.vote_count + coalesce(d.delta, 0) AS n, d.delta IS NOT NULL AS moved
+      FROM vote_results r LEFT JOIN d ON d.poll_id = r.poll_id AND d.option_id = r.option_id
+      WHERE r.poll_id = ANY(${pollIds}::bigint[])
+    ),
+    sums AS (SELECT poll_id, sum(n) AS total FROM cur GROUP BY poll_id),
+    tallies AS (
+      UPDATE poll_tallies p SET total_votes = p.total_votes + t.total, pending_review = p.pending_review + t.pending,
+        seq = p.seq + 1, updated_at = now()
+      FROM unnest(${pollIds}::bigint[], ${pollIds.map((p) => totals.get(p)!.total)}::bigint[],
+                  ${pollIds.map((p) => totals.get(p)!.pending)}::bigint[]) AS t(poll_id, total, pending)
+      WHERE p.poll_id = t.poll_id
+      RETURNING p.poll_id
+    )
     UPDATE vote_results r
-    SET percentage = CASE WHEN s.sum > 0 THEN round(r.vote_count * 100.0 / s.sum, 2) ELSE 0 END
-    FROM (SELECT poll_id, sum(vote_count) AS sum FROM vote_results WHERE poll_id = ANY(${pollIds}::bigint[]) GROUP BY poll_id) s
-    WHERE r.poll_id = s.poll_id`.execute(trx);
+    SET vote_count = cur.n,
+        percentage = CASE WHEN sums.total > 0 THEN round(cur.n * 100.0 / sums.total, 2) ELSE 0 END,
+        last_updated = CASE WHEN cur.moved THEN now() ELSE r.last_updated END
+    FROM cur JOIN sums ON sums.poll_id = cur.poll_id
+    WHERE r.poll_id = cur.poll_id AND r.option_id = cur.option_id`.execute(trx);
 
   // PostgreSQL checks `>= 0` on the proposed row before ON CONFLICT turns it into an update, so a
   // negative delta (a changed or rejected ballot) cannot go through the upsert: it only ever

@@ -192,6 +192,8 @@ export async function startRealtime(config: Config, log: Logger, port = config.R
     });
   }
 
+  let dbgLast = Date.now();
+  setInterval(() => { const n = Date.now(); if (n - dbgLast > 300) console.error('DBG stall', n - dbgLast, new Date(n).toISOString()); dbgLast = n; }, 100).unref();
   const heartbeat = setInterval(() => {
     for (const c of connections) {
       if (!c.alive) c.ws.terminate();

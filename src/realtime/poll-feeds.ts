@@ -101,6 +101,7 @@ export function createPollFeeds({ db, subscriber, keys, onSent, onSlowConsumerDr
       else if (due > 0 && due < next) next = due;
     }
     if (sent) onSent(sent);
+    const took = Date.now() - now; if (took > 50) console.error('DBG flush', feed.watchers.size, 'sent', sent, 'took', took);
     // Watchers held back by their own rate limit or a full buffer get the state they missed later.
     if (next !== Infinity) feed.timer = setTimeout(flush, next - now, feed);
   }

@@ -15,6 +15,8 @@ const schema = z.object({
   TRUST_PROXY: z.string().optional(),
   ADMIN_USER: z.string().optional(),
   ADMIN_PASSWORD: z.string().optional(),
+  // Bull Board shows queues but refuses retries, cleans and deletes unless set to false.
+  BULL_BOARD_READ_ONLY: z.enum(['true', 'false']).default('true').transform((v) => v === 'true'),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   VOTES_PER_IP_PER_POLL_PER_HOUR: int(10),
   PREFIX_VOTES_LIMIT: int(50),
@@ -25,7 +27,7 @@ const schema = z.object({
   CAPTCHA_MAX_NUMBER: int(100_000),
   CAPTCHA_TTL_SECONDS: int(300),
   // The API groups accepted votes into one queue job per VOTE_BATCH_MS or VOTE_BATCH_MAX votes.
-  VOTE_BATCH_MS: int(4),
+  VOTE_BATCH_MS: int(10),
   VOTE_BATCH_MAX: int(500),
   WORKER_CONCURRENCY: int(4),
   // How long a stalled worker keeps its job before another worker takes it over.

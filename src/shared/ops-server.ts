@@ -1,6 +1,19 @@
 import http from 'node:http';
 import type { Registry } from 'prom-client';
 
+/** Runs a readiness check that cannot hang: a backing service that does not answer in time counts as down. */
+export async function checkReady(ready: () => Promise<boolean>, timeoutMs = 2000): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<boolean>((resolve) => {
+    timer = setTimeout(() => resolve(false), timeoutMs);
+  });
+  try {
+    return await Promise.race([ready().catch(() => false), late]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 /**
  * Serves /metrics, /healthz and /readyz for processes without Express (workers, realtime).
  * `fallback` gets every other request.
@@ -16,7 +29,7 @@ export function createOpsHandler(metrics: Registry, ready: () => Promise<boolean
       res.writeHead(200, { 'Content-Type': 'application/json' });
       res.end('{"status":"ok"}');
     } else if (req.method === 'GET' && path === '/readyz') {
-      const ok = await ready().catch(() => false);
+      const ok = await checkReady(ready);
       res.writeHead(ok ? 200 : 503, { 'Content-Type': 'application/json' });
       res.end(JSON.stringify({ status: ok ? 'ready' : 'unavailable' }));
     } else if (fallback) {

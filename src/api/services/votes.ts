@@ -1,4 +1,5 @@
-import { createHash, randomUUID } from 'node:crypto';
+import { createHash } from 'node:crypto';
+import { v7 as uuidv7 } from 'uuid';
 import type { RateLimiterRedis } from 'rate-limiter-flexible';
 import { RateLimiterRes } from 'rate-limiter-flexible';
 import { FLAG_REASONS } from '../../domain/flag-reasons.js';
@@ -135,7 +136,8 @@ export function createVoteService(deps: {
       admitted = await admission.admit(
         claimKey,
         prefixes.map((p) => [keys.prefixWindow(pollId, p), keys.prefixFlag(pollId, p)]),
-        randomUUID(),
+        // Time-ordered ids keep the votes primary key appending at its right edge.
+        uuidv7(),
         poll.allow_change_vote,
         captchaMode !== 'off' && !solved,
       );
