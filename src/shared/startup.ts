@@ -38,7 +38,8 @@ export async function ensureBackingServices(
   }
   if (redisUrl) {
     const client = new Redis(redisUrl, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null, connectTimeout: 3000 });
-    client.on('error', () => {});
+    let lastError: Error | null = null;
+    client.on('error', (err) => (lastError = err));
     try {
       await client.connect();
       const policy = await client.config('GET', 'maxmemory-policy').catch(() => null);
@@ -50,7 +51,7 @@ export async function ensureBackingServices(
       }
     } catch (err) {
       problems.push(
-        `cannot reach Redis at ${redact(redisUrl)} (${(err as Error).message}). ` +
+        `cannot reach Redis at ${redact(redisUrl)} (${(lastError ?? (err as Error)).message}). ` +
           'Start Redis (e.g. `docker compose up -d redis`) or set REDIS_URL.',
       );
     } finally {

@@ -27,3 +27,18 @@ describe('docker-compose.yml', () => {
     }
   });
 });
+
+describe('unreachable backing services', () => {
+  it.each(['src/api/main.ts', 'src/workers/main.ts'])('%s says which server is missing in one line, without a stack trace', async (entry) => {
+    const { spawnSync } = await import('node:child_process');
+    const run = spawnSync(process.execPath, ['--import', 'tsx', entry], {
+      env: { ...process.env, REDIS_URL: 'redis://127.0.0.1:1', DATABASE_URL: 'postgres://postgres@127.0.0.1:1/polls', LOG_LEVEL: 'silent' },
+      encoding: 'utf8',
+      timeout: 30_000,
+    });
+    expect(run.status).toBe(1);
+    expect(run.stderr).toMatch(/cannot reach PostgreSQL at postgres:\/\/postgres@127\.0\.0\.1:1\/polls .*Start PostgreSQL/);
+    expect(run.stderr).toMatch(/cannot reach Redis at redis:\/\/127\.0\.0\.1:1 .*ECONNREFUSED.*Start Redis/);
+    expect(run.stderr).not.toMatch(/\n\s+at /);
+  });
+});
