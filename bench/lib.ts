@@ -3,6 +3,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { SignJWT } from 'jose';
 import pg from 'pg';
+import { createRedis, deleteNamespace } from '../src/shared/redis.js';
 
 /** dist/ root of the compiled project (benches run from dist/bench). */
 export const distRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -112,18 +113,10 @@ export async function dropDatabase(databaseUrl: string): Promise<void> {
 }
 
 /** Deletes a bench run's Redis keys and queues so runs do not pile up in Redis. */
-export async function deleteNamespace(namespace: string, redisUrl = process.env.REDIS_URL ?? 'redis://localhost:6379'): Promise<void> {
-  const { Redis } = await import('ioredis');
-  const redis = new Redis(redisUrl);
+export async function deleteBenchNamespace(namespace: string, redisUrl = process.env.REDIS_URL ?? 'redis://localhost:6379'): Promise<void> {
+  const redis = createRedis(redisUrl);
   try {
-    for (const pattern of [`${namespace}:*`, `{${namespace}:polls}*`]) {
-      let cursor = '0';
-      do {
-        const [next, keys] = await redis.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
-        if (keys.length) await redis.unlink(...keys);
-        cursor = next;
-      } while (cursor !== '0');
-    }
+    await deleteNamespace(redis, namespace);
   } finally {
     redis.disconnect();
   }

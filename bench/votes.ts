@@ -3,7 +3,7 @@ import path from 'node:path';
 import { createDb } from '../src/db/client.js';
 import { createDatabaseIfMissing, migrateToLatest } from '../src/db/migrate.js';
 import { loadConfig } from '../src/shared/config.js';
-import { benchToken, deleteNamespace, dropDatabase, ensureWrk, flags, projectRoot, runWrk, startRole, waitHttp, type WrkResult } from './lib.js';
+import { benchToken, deleteBenchNamespace, dropDatabase, ensureWrk, flags, projectRoot, runWrk, startRole, waitHttp, type WrkResult } from './lib.js';
 
 /**
  * bench:votes — drives one poll with many distinct anonymous voters through the real stack
@@ -87,21 +87,25 @@ console.log(`load: ${seconds}s, ${wrkOpts.connections} connections, ${wrkOpts.th
 const load = await runWrk({ url: api, script, seconds, ...wrkOpts, args: voteArgs(poll) });
 const loadEnded = Date.now();
 const seen202 = load.statuses['202'] ?? 0;
-const accepted = (await acceptedCounter()) - warmAccepted;
-
+// Requests in flight when wrk stopped still finish: the count is final once it stops moving.
+let accepted = (await acceptedCounter()) - warmAccepted;
 let total = await totalOf(poll.poll_id);
-while (total < accepted && Date.now() - loadEnded < 120_000) {
+let convergedMs = -1;
+for (let stableSince = Date.now(); Date.now() - stableSince < 300 && Date.now() - loadEnded < 120_000; ) {
   await new Promise((r) => setTimeout(r, 20));
-  total = await totalOf(poll.poll_id);
+  const [a, t] = [(await acceptedCounter()) - warmAccepted, await totalOf(poll.poll_id)];
+  if (a !== accepted || t !== total) stableSince = Date.now();
+  if (t >= a && convergedMs < 0) convergedMs = Date.now() - loadEnded;
+  if (t < a) convergedMs = -1;
+  [accepted, total] = [a, t];
 }
-const convergedMs = Date.now() - loadEnded;
 await new Promise((r) => setTimeout(r, 1000));
 const settled = await totalOf(poll.poll_id);
 
 stopAll();
 children.length = 0;
 await db.destroy();
-await deleteNamespace(namespace);
+await deleteBenchNamespace(namespace);
 
 // The ceiling: a bare node:http server, same wrk settings, same run.
 const noop = startRole('bench/noop-server.js', { PORT: '3199' }, 'noop');

@@ -30,3 +30,15 @@ export async function waitForRedis(client: Redis, timeoutMs = 5000): Promise<voi
     });
   });
 }
+
+/** Deletes every key of a namespace (its keys and its queues): test and bench runs clean up with it. */
+export async function deleteNamespace(redis: Redis, namespace: string): Promise<void> {
+  for (const pattern of [`${namespace}:*`, `{${namespace}:polls}*`]) {
+    let cursor = '0';
+    do {
+      const [next, keys] = await redis.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
+      if (keys.length) await redis.unlink(...keys);
+      cursor = next;
+    } while (cursor !== '0');
+  }
+}

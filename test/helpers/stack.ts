@@ -6,7 +6,7 @@ import { createDb } from '../../src/db/client.js';
 import type { DB } from '../../src/db/schema.js';
 import { loadConfig, type Config } from '../../src/shared/config.js';
 import { createLogger } from '../../src/shared/logger.js';
-import { createRedis } from '../../src/shared/redis.js';
+import { createRedis, deleteNamespace } from '../../src/shared/redis.js';
 import { startWorkers, type WorkersHandle } from '../../src/workers/runner.js';
 import { createTestDatabase } from './db.js';
 
@@ -61,7 +61,7 @@ export async function startStack(opts: { workers?: boolean; env?: Record<string,
       await stack.stopWorkers();
       await api.close();
       await db.destroy();
-      await deleteNamespace(config.REDIS_URL, namespace);
+      await dropNamespace(config.REDIS_URL, namespace);
       await database.drop();
     },
   };
@@ -69,17 +69,10 @@ export async function startStack(opts: { workers?: boolean; env?: Record<string,
   return stack;
 }
 
-async function deleteNamespace(redisUrl: string, namespace: string) {
+async function dropNamespace(redisUrl: string, namespace: string) {
   const redis = createRedis(redisUrl);
   try {
-    for (const pattern of [`${namespace}:*`, `{${namespace}:polls}*`]) {
-      let cursor = '0';
-      do {
-        const [next, keys] = await redis.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
-        if (keys.length) await redis.unlink(...keys);
-        cursor = next;
-      } while (cursor !== '0');
-    }
+    await deleteNamespace(redis, namespace);
   } finally {
     redis.disconnect();
   }
