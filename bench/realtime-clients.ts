@@ -5,6 +5,7 @@
  * Driven over IPC by bench/realtime.ts: "start" and "stop" bound the measured window, "tick"
  * carries the stored seq read from the database.
  */
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import { WebSocket } from 'ws';
 
@@ -36,6 +37,7 @@ const staleness: number[] = [];
 // The stored seq as the orchestrator reads it every 50 ms: when the store first moved past a seq.
 const storeSeq: number[] = [];
 const storeAt: number[] = [];
+const loopDelay = monitorEventLoopDelay({ resolution: 10 });
 let measuring = false;
 let windowStart = 0;
 let failed = 0;
@@ -119,6 +121,7 @@ process.on('message', (m: { type: string; seq?: number; at?: number; sample?: bo
   if (m.type === 'start') {
     measuring = true;
     windowStart = Date.now();
+    loopDelay.enable();
   } else if (m.type === 'tick') {
     if (storeSeq.length === 0 || m.seq! > storeSeq[storeSeq.length - 1]) {
       storeSeq.push(m.seq!);
@@ -129,9 +132,9 @@ process.on('message', (m: { type: string; seq?: number; at?: number; sample?: bo
     for (let i = 0; i < count; i += sampleEvery) if (heldSeq[i] >= 0) staleness.push(behindFor(heldSeq[i], now));
   } else if (m.type === 'stop') {
     measuring = false;
-    const end = Date.now();
+    const end = m.at!;
     // A client silent until the end has its silence counted as a gap too.
-    for (let i = 0; i < count; i++) maxGap[i] = Math.max(maxGap[i], end - Math.max(lastAt[i], windowStart));
+    for (let i = 0; i < count; i++) maxGap[i] = Math.max(maxGap[i], Math.min(end, Date.now()) - Math.max(lastAt[i], windowStart));
     send({
       type: 'report',
       open: sockets.filter((s) => s?.readyState === WebSocket.OPEN).length,
@@ -142,6 +145,7 @@ process.on('message', (m: { type: string; seq?: number; at?: number; sample?: bo
       maxIn1s: Array.from(maxIn1s),
       maxRate: Array.from(maxRate),
       staleness,
+      loopMaxMs: loopDelay.max / 1e6,
     });
   } else if (m.type === 'exit') {
     for (const s of sockets) s?.terminate();

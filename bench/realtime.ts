@@ -12,6 +12,7 @@ import { execSync, fork, spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import net from 'node:net';
+import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -218,6 +219,12 @@ async function main() {
         '--url', `${target.wsUrl}/ws?poll_id=${pollId}`, '--count', String(count), '--sample', args.sample!,
       ]);
       children.push(child);
+      // The instrument must not be what lags: its clients read as soon as a message arrives.
+      try {
+        os.setPriority(child.pid!, -5);
+      } catch {
+        /* not permitted: measure at the normal priority */
+      }
       return child;
     });
     const connected = await Promise.all(clientProcs.map((c) => nextMessage<{ ok: number; failed: number }>(c, 'connected', 180_000)));
@@ -227,13 +234,24 @@ async function main() {
 
     const sampler = new pg.Client({ connectionString: target.databaseUrl });
     await sampler.connect();
-    const readTally = async () => {
-      const before = Date.now();
-      const { rows } = await sampler.query<{ seq: string; total_votes: string }>('SELECT seq, total_votes FROM poll_tallies WHERE poll_id = $1', [pollId]);
-      return { seq: Number(rows[0].seq), total: Number(rows[0].total_votes), at: (before + Date.now()) / 2 };
+    let lastRead: Promise<unknown> = Promise.resolve();
+    const readTally = () => {
+      // One query at a time on the one connection.
+      const read = lastRead.catch(() => {}).then(async () => {
+        const before = Date.now();
+        const { rows } = await sampler.query<{ seq: string; total_votes: string }>('SELECT seq, total_votes FROM poll_tallies WHERE poll_id = $1', [pollId]);
+        return { seq: Number(rows[0].seq), total: Number(rows[0].total_votes), at: (before + Date.now()) / 2 };
+      });
+      lastRead = read;
+      return read;
     };
     let peakRss = 0;
     let ticks = 0;
+    // The longest the stored counts stood still in the window: no client can be updated meanwhile.
+    let lastSeq = -1;
+    let lastChange = 0;
+    let storeIdleMs = 0;
+    let measuringFrom = Infinity;
     let reading = false;
     const ticker = setInterval(async () => {
       if (reading) return;
@@ -241,6 +259,11 @@ async function main() {
       const sample = ++ticks % 5 === 0;
       const t = await readTally().catch(() => null);
       reading = false;
+      if (t && t.seq !== lastSeq) {
+        if (lastChange >= measuringFrom) storeIdleMs = Math.max(storeIdleMs, t.at - lastChange);
+        lastSeq = t.seq;
+        lastChange = t.at;
+      }
       if (t) for (const c of clientProcs) c.send({ type: 'tick', seq: t.seq, at: t.at, sample });
       if (sample && target.gatewayPid) peakRss = Math.max(peakRss, procStats(target.gatewayPid).rssMiB);
     }, 50);
@@ -251,11 +274,22 @@ async function main() {
     await new Promise((r) => setTimeout(r, Number(args.warmup) * 1000));
 
     const t0 = Date.now();
+    measuringFrom = t0;
     const tally0 = await readTally();
     const sent0 = (await gatewayMetrics(gatewayHttp)).sent;
     const gw0 = target.gatewayPid ? procStats(target.gatewayPid) : null;
     for (const c of clientProcs) c.send({ type: 'start' });
     await new Promise((r) => setTimeout(r, SECONDS * 1000));
+    // The window closes now for every client, however long the reads below take.
+    const reportsPromise = Promise.all(
+      clientProcs.map((c) => {
+        const r = nextMessage<{
+          open: number; closedEarly: number; received: number; maxGap: number[]; minGap: number[]; maxIn1s: number[]; maxRate: number[]; staleness: number[]; loopMaxMs: number;
+        }>(c, 'report', 60_000);
+        c.send({ type: 'stop', at: Date.now() });
+        return r;
+      }),
+    );
     clearInterval(ticker);
     const seconds = (Date.now() - t0) / 1000;
     const tally1 = await readTally();
@@ -264,15 +298,7 @@ async function main() {
     const gw1 = target.gatewayPid ? procStats(target.gatewayPid) : null;
     await sampler.end();
 
-    const reports = await Promise.all(
-      clientProcs.map((c) => {
-        const r = nextMessage<{
-          open: number; closedEarly: number; received: number; maxGap: number[]; minGap: number[]; maxIn1s: number[]; maxRate: number[]; staleness: number[];
-        }>(c, 'report', 60_000);
-        c.send({ type: 'stop' });
-        return r;
-      }),
-    );
+    const reports = await reportsPromise;
     const votes = nextMessage<{ statuses: Record<string, number>; skipped: number }>(voter, 'report', 10_000);
     voter.send({ type: 'stop' });
     const voteReport = await votes;
@@ -288,6 +314,7 @@ async function main() {
     console.log('');
     console.log(`clients connected            ${ok} of ${CLIENTS} (${failed} failed, ${open} still open at the end, ${reports.reduce((s, r) => s + r.closedEarly, 0)} closed by the server)`);
     console.log(`votes counted                ${fmt((tally1.total - tally0.total) / seconds)} /s over ${fmt(seconds, 1)} s (target ${RATE}); API answers ${JSON.stringify(voteReport.statuses)}, ${voteReport.skipped} not sent (512 in flight)`);
+    console.log(`stored counts stood still    at most ${fmt(storeIdleMs)} ms at a time (read every 50 ms)`);
     console.log(`messages sent (gateway)      ${fmt((sent1 - sent0) / seconds)} /s`);
     console.log(`messages received (clients)  ${fmt(received / seconds)} /s = ${fmt(received / seconds / Math.max(1, ok), 2)} per client per s`);
     // Arrival times jitter around the server's 500 ms spacing, so a 1 s window can catch a third message.
@@ -296,16 +323,17 @@ async function main() {
     console.log(`longest gap per client       p50 ${fmt(percentile(maxGaps, 50))} ms, p99 ${fmt(percentile(maxGaps, 99))} ms, max ${fmt(max(maxGaps))} ms; clients with a gap over 1 s: ${maxGaps.filter((g) => g > 1000).length}`);
     console.log(`staleness (sampled clients)  p50 ${fmt(percentile(staleness, 50))} ms, p99 ${fmt(percentile(staleness, 99))} ms, max ${fmt(max(staleness))} ms (${staleness.length} samples every 250 ms: time since the stored seq, read every 50 ms, moved past the client's)`);
     if (gw0 && gw1) {
-      console.log(`gateway RSS                  ${fmt(gw1.rssMiB)} MiB at the end, peak ${fmt(peakRss)} MiB`);
+      console.log(`gateway RSS                  ${fmt(gw1.rssMiB)} MiB at the end, peak ${fmt(Math.max(peakRss, gw1.rssMiB))} MiB`);
       console.log(`gateway CPU                  ${fmt(((gw1.cpuSeconds - gw0.cpuSeconds) / seconds) * 100)} % of one core`);
     } else console.log('gateway RSS / CPU            n/a (pass --gateway-pid)');
     console.log(`gateway event-loop delay     p99 ${fmt(gwMetrics.loopP99Ms)} ms, max ${fmt(gwMetrics.loopMaxMs)} ms`);
+    console.log(`load-generator loop delay    max ${fmt(max(reports.map((r) => r.loopMaxMs)))} ms (client processes)`);
   } finally {
     for (const c of children) {
       if (c.connected) c.send({ type: 'exit' });
       setTimeout(() => c.kill('SIGKILL'), 5000).unref();
     }
-    await Promise.all(children.map((c) => (c.exitCode === null ? new Promise((r) => c.once('exit', r)) : null)));
+    await Promise.all(children.map((c) => (c.exitCode === null && c.signalCode === null ? new Promise((r) => c.once('exit', r)) : null)));
     await stopStarted();
     await target.cleanup();
   }

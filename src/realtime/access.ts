@@ -65,9 +65,8 @@ export function createAccessFacts(db: Kysely<DB>, ttlMs: number) {
         () => (entry.pending = false),
         () => entries.get(pollId) === entry && entries.delete(pollId),
       );
-      const value = entry.value;
       if (entries.size > 10_000) entries.delete(entries.keys().next().value!);
-      return value;
+      return entry.value;
     },
     invalidate(pollId: number): void {
       entries.delete(pollId);

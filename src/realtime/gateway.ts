@@ -34,6 +34,7 @@ interface Connection extends Watcher {
   pollId: number;
   viewer: Viewer;
   alive: boolean;
+  pingedAt: number;
 }
 
 /** Starts the WebSocket gateway, with /metrics, /healthz and /readyz on the same port (0 = any). */
@@ -55,12 +56,32 @@ export async function startRealtime(config: Config, log: Logger, port = config.R
 
   const metrics = createMetricsRegistry('realtime');
   const registers = [metrics];
-  new prom.Gauge({ name: 'realtime_open_connections', help: 'Open WebSocket connections', registers, collect() { this.set(connections.size); } });
-  new prom.Gauge({ name: 'realtime_watched_polls', help: 'Polls with at least one watcher', registers, collect() { this.set(feeds.size()); } });
+  new prom.Gauge({
+    name: 'realtime_open_connections',
+    help: 'Open WebSocket connections',
+    registers,
+    collect() {
+      this.set(connections.size);
+    },
+  });
+  new prom.Gauge({
+    name: 'realtime_watched_polls',
+    help: 'Polls with at least one watcher',
+    registers,
+    collect() {
+      this.set(feeds.size());
+    },
+  });
   const messagesSent = new prom.Counter({ name: 'realtime_messages_sent_total', help: 'Results messages sent to clients', registers });
-  const slowDropped = new prom.Counter({ name: 'realtime_slow_consumers_dropped_total', help: 'Clients disconnected for not reading', registers });
+  const slowDropped = new prom.Counter({ name: 'realtime_slow_consumers_dropped_total', help: 'Clients dropped for not reading', registers });
   const reconnects = new prom.Counter({ name: 'realtime_pubsub_reconnects_total', help: 'Reconnects of the Redis subscriber', registers });
-  const refused = new prom.Counter({ name: 'realtime_connections_refused_total', help: 'Refused WebSocket connections by reason', labelNames: ['reason'], registers });
+  // Reasons are a fixed set (origin, ip_limit, close codes): never a poll id or an address.
+  const refused = new prom.Counter({
+    name: 'realtime_connections_refused_total',
+    help: 'Refused WebSocket connections by reason',
+    labelNames: ['reason'],
+    registers,
+  });
 
   const feeds = createPollFeeds({
     db,
@@ -76,7 +97,8 @@ export async function startRealtime(config: Config, log: Logger, port = config.R
   });
 
   let connectedOnce = false;
-  let resyncing = false;
+  let resyncRunning = false;
+  let resyncWanted = false;
   subscriber.on('ready', () => {
     if (connectedOnce) {
       reconnects.inc();
@@ -86,19 +108,22 @@ export async function startRealtime(config: Config, log: Logger, port = config.R
     connectedOnce = true;
   });
   async function resync(): Promise<void> {
-    if (resyncing) return;
-    resyncing = true;
-    // Retry until it succeeds: a client must not stay on numbers that missed a lost message.
-    while (!closing && subscriber.status === 'ready') {
+    resyncWanted = true;
+    if (resyncRunning) return;
+    resyncRunning = true;
+    // Until it succeeds, and once more after a reconnect that came while it ran: a client must
+    // not stay on numbers that missed a lost message.
+    while (resyncWanted && !closing && subscriber.status === 'ready') {
+      resyncWanted = false;
       try {
         await feeds.resync();
-        break;
       } catch (err) {
+        resyncWanted = true;
         log.warn({ err }, 'resync after reconnect failed; retrying');
         await new Promise((r) => setTimeout(r, 1000));
       }
     }
-    resyncing = false;
+    resyncRunning = false;
   }
 
   /** A poll changed (visibility of results, status): watchers who may no longer see it are let go. */
@@ -178,7 +203,9 @@ export async function startRealtime(config: Config, log: Logger, port = config.R
   }
 
   function watch(ws: WebSocket, pollId: number, viewer: Viewer): void {
-    const conn: Connection = { ws, pollId, viewer, sent: null, sentAt: 0, skips: 0, alive: true };
+    // A random phase spreads the pings of a crowd that connected at once over the whole interval.
+    const pingedAt = Date.now() - Math.random() * config.WS_PING_INTERVAL_MS;
+    const conn: Connection = { ws, pollId, viewer, sent: null, sentAt: 0, skips: 0, alive: true, pingedAt };
     connections.add(conn);
     ws.on('pong', () => (conn.alive = true));
     ws.on('error', () => {});
@@ -192,17 +219,21 @@ export async function startRealtime(config: Config, log: Logger, port = config.R
     });
   }
 
-  let dbgLast = Date.now();
-  setInterval(() => { const n = Date.now(); if (n - dbgLast > 300) console.error('DBG stall', n - dbgLast, new Date(n).toISOString()); dbgLast = n; }, 100).unref();
+  // Each connection is pinged once per interval, a slice at a time: pinging 15,000 sockets in one
+  // go would stall every results push behind it.
   const heartbeat = setInterval(() => {
+    const now = Date.now();
     for (const c of connections) {
-      if (!c.alive) c.ws.terminate();
-      else {
-        c.alive = false;
-        c.ws.ping();
+      if (now - c.pingedAt < config.WS_PING_INTERVAL_MS) continue;
+      if (!c.alive) {
+        c.ws.terminate();
+        continue;
       }
+      c.alive = false;
+      c.pingedAt = now;
+      c.ws.ping();
     }
-  }, config.WS_PING_INTERVAL_MS);
+  }, Math.max(20, config.WS_PING_INTERVAL_MS / 30));
   heartbeat.unref();
 
   const server = http.createServer(

@@ -13,6 +13,8 @@ export const PUSH_INTERVAL_MS = 500;
 const SLOW_BUFFERED_BYTES = 64 * 1024;
 // ...and is dropped after this many pushes skipped in a row (about five seconds of changes).
 const SLOW_MAX_SKIPS = 10;
+// A pass over a crowd yields to the event loop after this many sends (pub/sub, new connections).
+const SENDS_PER_PASS = 2000;
 
 /** One connection watching one poll, as far as delivery cares. */
 export interface Watcher {
@@ -34,7 +36,6 @@ interface Feed {
   /** `json` as bytes, built at the first push after it changed: one serialisation for every watcher. */
   bytes: Buffer | null;
   loaded: Promise<void>;
-  flushedAt: number;
   timer: NodeJS.Timeout | null;
 }
 
@@ -48,7 +49,14 @@ export interface PollFeedsDeps {
 
 /**
  * The latest results of every poll some client watches, fed by Redis pub/sub and pushed to
- * the watchers coalesced: a burst of updates becomes at most two messages a second.
+ * the watchers coalesced: a burst of updates becomes at most two messages a second per
+ * watcher, each the latest state, serialised once and the same bytes for every watcher.
+ *
+ * A feed keeps its watchers in the order they were last sent to (a Set, re-inserted on each
+ * send), so a pass sends to the front of the line until it meets one not yet due and then
+ * sleeps until that one is. Each connection gets its 500 ms measured from its own send, even
+ * when fanning out to thousands takes longer than that, and the sends spread over time
+ * instead of blocking the event loop for a whole crowd at once.
  */
 export function createPollFeeds({ db, subscriber, keys, onSent, onSlowConsumerDropped }: PollFeedsDeps) {
   const feeds = new Map<number, Feed>();
@@ -82,47 +90,51 @@ export function createPollFeeds({ db, subscriber, keys, onSent, onSlowConsumerDr
   }
 
   function schedule(feed: Feed): void {
-    if (feed.timer) return;
-    const wait = feed.flushedAt + PUSH_INTERVAL_MS - Date.now();
-    if (wait <= 0) flush(feed);
-    else feed.timer = setTimeout(flush, wait, feed);
+    // A pending timer already wakes up for the next watcher due, which then gets this state.
+    if (!feed.timer) flush(feed);
   }
 
   function flush(feed: Feed): void {
     feed.timer = null;
     if (feed.json === null) return;
-    const now = Date.now();
-    feed.flushedAt = now;
-    let next = Infinity;
+    feed.bytes ??= Buffer.from(feed.json);
     let sent = 0;
     for (const w of feed.watchers) {
-      const due = deliver(feed, w, now);
-      if (due === 0) sent++;
-      else if (due > 0 && due < next) next = due;
+      if (w.sent === feed.bytes) continue;
+      const now = Date.now();
+      if (now - w.sentAt < PUSH_INTERVAL_MS) {
+        // Everyone behind this one was sent to later still: sleep until this one is due.
+        feed.timer = setTimeout(flush, w.sentAt + PUSH_INTERVAL_MS - now, feed);
+        break;
+      }
+      if (sent === SENDS_PER_PASS) {
+        feed.timer = setTimeout(flush, 0, feed);
+        break;
+      }
+      if (deliver(feed, w, now)) sent++;
     }
     if (sent) onSent(sent);
-    const took = Date.now() - now; if (took > 50) console.error('DBG flush', feed.watchers.size, 'sent', sent, 'took', took);
-    // Watchers held back by their own rate limit or a full buffer get the state they missed later.
-    if (next !== Infinity) feed.timer = setTimeout(flush, next - now, feed);
   }
 
-  /** Sends the current state to one watcher: 0 when sent, the time to retry, or -1 when nothing is due. */
-  function deliver(feed: Feed, w: Watcher, now: number): number {
-    if (feed.json === null || w.ws.readyState !== WebSocket.OPEN) return -1;
+  /** Sends the current state to a watcher now (or skips a slow one) and moves it to the back of the line. */
+  function deliver(feed: Feed, w: Watcher, now: number): boolean {
+    if (feed.json === null || w.ws.readyState !== WebSocket.OPEN) return false;
     feed.bytes ??= Buffer.from(feed.json);
-    if (w.sent === feed.bytes) return -1;
-    if (now - w.sentAt < PUSH_INTERVAL_MS) return w.sentAt + PUSH_INTERVAL_MS;
+    feed.watchers.delete(w);
+    feed.watchers.add(w);
+    w.sentAt = now;
     if (w.ws.bufferedAmount > SLOW_BUFFERED_BYTES) {
-      if (++w.skips < SLOW_MAX_SKIPS) return now + PUSH_INTERVAL_MS;
-      w.ws.terminate();
-      onSlowConsumerDropped();
-      return -1;
+      // Not sent: it is due again in 500 ms, with whatever is latest then.
+      if (++w.skips >= SLOW_MAX_SKIPS) {
+        w.ws.terminate();
+        onSlowConsumerDropped();
+      }
+      return false;
     }
     w.skips = 0;
     w.sent = feed.bytes;
-    w.sentAt = now;
     w.ws.send(feed.bytes, { binary: false });
-    return 0;
+    return true;
   }
 
   function open(pollId: number): Feed {
@@ -136,7 +148,6 @@ export function createPollFeeds({ db, subscriber, keys, onSent, onSlowConsumerDr
       json: null,
       bytes: null,
       loaded: Promise.resolve(),
-      flushedAt: 0,
       timer: null,
     };
     feeds.set(pollId, feed);
@@ -173,7 +184,7 @@ export function createPollFeeds({ db, subscriber, keys, onSent, onSlowConsumerDr
       await feed.loaded.catch((err) => {
         if (feed.json === null) throw err;
       });
-      if (feed.watchers.has(w) && deliver(feed, w, Date.now()) === 0) onSent(1);
+      if (feed.watchers.has(w) && w.sent === null && deliver(feed, w, Date.now())) onSent(1);
     },
 
     /** Removes a watcher; the last one out ends the poll's subscription. */

@@ -19,11 +19,14 @@ const DEFAULT_JOB_OPTIONS: JobsOptions = {
 
 /** A queue with the project's defaults: retries with backoff, bounded completed history. */
 export function createQueue<T>(name: string, ctx: QueueContext, defaults: JobsOptions = {}): Queue<T> {
-  return new Queue<T>(name, {
+  const queue = new Queue<T>(name, {
     connection: ctx.connection,
     prefix: ctx.prefix,
     defaultJobOptions: { ...DEFAULT_JOB_OPTIONS, ...defaults },
   }) as Queue<T>;
+  // Without a listener BullMQ prints connection errors with console.error: not JSON, and a stack per retry.
+  queue.on('error', (err) => ctx.logger.warn({ queue: name, err: err.message }, 'queue connection error'));
+  return queue;
 }
 
 export interface WorkerHooks {

@@ -15,6 +15,8 @@ import { createVoteIngestProcessor, VOTE_INGEST_QUEUE, type VoteBatchJob } from 
 import { createVoteFlaggingProcessor, VOTE_FLAGGING_QUEUE, type FlagPrefixJob } from './vote-flagging.js';
 import { prom } from '../shared/metrics.js';
 import { ANALYTICS_QUEUE, createAnalyticsRollupProcessor, enqueueRollup, rollupAfterCommit, type AnalyticsRollupJob } from './analytics.js';
+import { createWorkerMetrics } from './metrics.js';
+import type { QueuedVote } from '../db/votes.js';
 
 export interface WorkersHandle {
   url: string;
@@ -30,7 +32,17 @@ export async function startWorkers(config: Config, log: Logger, port = config.WO
   const ctx = { connection, prefix: keys.queuePrefix, logger: log };
   const metrics = createMetricsRegistry('workers');
   const analyticsQueue = createQueue<AnalyticsRollupJob>(ANALYTICS_QUEUE, ctx);
-  const onCommitted = rollupAfterCommit(analyticsQueue, config.ANALYTICS_ROLLUP_DELAY_MS, log);
+  // Queue depths are read on a fail-fast connection: a scrape must not wait for Redis to return.
+  const countConnection = createRedis(config.REDIS_URL, { failFast: true, name: 'workers-metrics' });
+  const countedQueues = [VOTE_INGEST_QUEUE, VOTE_FLAGGING_QUEUE, POLL_LIFECYCLE_QUEUE, ANALYTICS_QUEUE].map((name) =>
+    createQueue(name, { ...ctx, connection: countConnection }),
+  );
+  const workerMetrics = createWorkerMetrics(metrics, countedQueues);
+  const rollup = rollupAfterCommit(analyticsQueue, config.ANALYTICS_ROLLUP_DELAY_MS, log);
+  const onCommitted = (votes: QueuedVote[], changed: number) => {
+    workerMetrics.ingestCommitted(votes, changed);
+    rollup(votes, changed);
+  };
   const onClosed = (pollId: number) => enqueueRollup(analyticsQueue, pollId, 0);
 
   const votesFlagged = new prom.Counter({
@@ -45,14 +57,18 @@ export async function startWorkers(config: Config, log: Logger, port = config.WO
     createWorker<FlagPrefixJob>(VOTE_FLAGGING_QUEUE, createVoteFlaggingProcessor({ db, publisher, keys, onFlagged }), ctx, {
       concurrency: 2,
       lockDuration: config.WORKER_LOCK_MS,
+      ...workerMetrics.hooks(VOTE_FLAGGING_QUEUE),
     }),
-    createWorker<VoteBatchJob>(VOTE_INGEST_QUEUE, createVoteIngestProcessor({ db, publisher, keys, onCommitted, onFlagged }), ctx, {
-      concurrency: config.WORKER_CONCURRENCY,
-      lockDuration: config.WORKER_LOCK_MS,
-    }),
+    createWorker<VoteBatchJob>(
+      VOTE_INGEST_QUEUE,
+      workerMetrics.timed(createVoteIngestProcessor({ db, publisher, keys, onCommitted, onFlagged })),
+      ctx,
+      { concurrency: config.WORKER_CONCURRENCY, lockDuration: config.WORKER_LOCK_MS, ...workerMetrics.hooks(VOTE_INGEST_QUEUE) },
+    ),
     createWorker<CloseAtEndJob>(POLL_LIFECYCLE_QUEUE, createPollLifecycleProcessor({ db, publisher, keys, onClosed }), ctx, {
       concurrency: 2,
       lockDuration: config.WORKER_LOCK_MS,
+      ...workerMetrics.hooks(POLL_LIFECYCLE_QUEUE),
     }),
   ];
 
@@ -60,11 +76,14 @@ export async function startWorkers(config: Config, log: Logger, port = config.WO
     createWorker<AnalyticsRollupJob>(ANALYTICS_QUEUE, createAnalyticsRollupProcessor({ db, redis: publisher, keys }), ctx, {
       concurrency: 2,
       lockDuration: config.WORKER_LOCK_MS,
+      ...workerMetrics.hooks(ANALYTICS_QUEUE),
     }),
   );
 
   const server = http.createServer(
     createOpsHandler(metrics, async () => {
+      // The publisher queues commands while disconnected: ask it its state rather than wait on a ping.
+      if (publisher.status !== 'ready') return false;
       await Promise.all([sql`SELECT 1`.execute(db), publisher.ping()]);
       return true;
     }),
@@ -78,6 +97,8 @@ export async function startWorkers(config: Config, log: Logger, port = config.WO
       // Finish the batches in hand; jobs not started stay queued for the next worker.
       await Promise.allSettled(workers.map((w) => w.close()));
       await analyticsQueue.close();
+      await Promise.allSettled(countedQueues.map((q) => q.close()));
+      countConnection.disconnect();
       server.close();
       publisher.disconnect();
       connection.disconnect();

@@ -4,6 +4,7 @@ import { describe, expect, it } from 'vitest';
 
 const compose = parse(readFileSync('docker-compose.yml', 'utf8'), { merge: true });
 const readme = readFileSync('README.md', 'utf8');
+const prometheus = parse(readFileSync('deploy/prometheus.yml', 'utf8'));
 
 describe('docker-compose.yml', () => {
   it('has every service the README names', () => {
@@ -40,5 +41,37 @@ describe('unreachable backing services', () => {
     expect(run.stderr).toMatch(/cannot reach PostgreSQL at postgres:\/\/postgres@127\.0\.0\.1:1\/polls .*Start PostgreSQL/);
     expect(run.stderr).toMatch(/cannot reach Redis at redis:\/\/127\.0\.0\.1:1 .*ECONNREFUSED.*Start Redis/);
     expect(run.stderr).not.toMatch(/\n\s+at /);
+  });
+});
+
+describe('Prometheus', () => {
+  const roles = [
+    { service: 'api', portEnv: 'PORT' },
+    { service: 'worker', portEnv: 'WORKER_METRICS_PORT' },
+    { service: 'realtime', portEnv: 'REALTIME_PORT' },
+  ];
+  it('runs with deploy/prometheus.yml mounted as its configuration', () => {
+    const svc = compose.services.prometheus;
+    expect(svc.image).toMatch(/^prom\/prometheus/);
+    expect(svc.volumes).toContain('./deploy/prometheus.yml:/etc/prometheus/prometheus.yml:ro');
+  });
+  it('finds every replica of every role by DNS and scrapes the port the role listens on', () => {
+    for (const { service, portEnv } of roles) {
+      const job = prometheus.scrape_configs.find((j: any) => j.dns_sd_configs?.some((d: any) => d.names.includes(service)));
+      expect(job, service).toBeDefined();
+      const sd = job.dns_sd_configs.find((d: any) => d.names.includes(service));
+      expect(sd.type).toBe('A');
+      expect(String(sd.port)).toBe(compose.services[service].environment[portEnv]);
+      expect(job.metrics_path ?? '/metrics').toBe('/metrics');
+    }
+  });
+  it('leaves the scalable roles without fixed host ports, and gives them time to drain', () => {
+    for (const service of ['worker', 'realtime']) {
+      for (const port of compose.services[service].ports ?? []) {
+        if (typeof port === 'object') expect(port.published, service).toBeUndefined();
+        else expect(String(port), service).not.toMatch(/:/);
+      }
+    }
+    for (const { service } of roles) expect(compose.services[service].stop_grace_period).toBe('30s');
   });
 });

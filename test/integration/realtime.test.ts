@@ -1,5 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { WebSocket } from 'ws';
 import type { RealtimeHandle } from '../../src/realtime/gateway.js';
+import { createPollFeeds, type Watcher } from '../../src/realtime/poll-feeds.js';
 import { createRedis } from '../../src/shared/redis.js';
 import { redisKeys } from '../../src/shared/redis-keys.js';
 import { startRealtime, watch, type Watch } from '../helpers/realtime.js';
@@ -265,6 +267,41 @@ describe('protection', () => {
       expect((await again.ended).code).toBe(1001);
     } finally {
       await g3.close().catch(() => {});
+    }
+  });
+
+  it('skips a client that stops reading, then drops it, so it cannot grow our memory', async () => {
+    const poll = await publicPoll();
+    const channel = redisKeys(stack.config.REDIS_NAMESPACE).pollUpdates(poll.poll_id);
+    const subscriber = createRedis(stack.config.REDIS_URL);
+    let dropped = 0;
+    const feeds = createPollFeeds({
+      db: stack.db,
+      subscriber,
+      keys: redisKeys(stack.config.REDIS_NAMESPACE),
+      onSent: () => {},
+      onSlowConsumerDropped: () => dropped++,
+    });
+    // A peer whose socket buffer never drains, as far as the feed can tell.
+    const sent: Buffer[] = [];
+    let terminated = false;
+    const ws = { readyState: WebSocket.OPEN, bufferedAmount: 0, send: (b: Buffer) => sent.push(b), terminate: () => (terminated = true) };
+    const stuck: Watcher = { ws: ws as unknown as WebSocket, sent: null, sentAt: 0, skips: 0 };
+    try {
+      await feeds.watch(poll.poll_id, stuck);
+      expect(sent).toHaveLength(1);
+      ws.bufferedAmount = 10 * 1024 * 1024;
+      const snapshot = JSON.parse(sent[0].toString());
+      for (let seq = snapshot.seq + 1; !terminated && seq < snapshot.seq + 200; seq++) {
+        await redis.publish(channel, JSON.stringify({ ...snapshot, seq }));
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      expect(terminated).toBe(true);
+      expect(dropped).toBe(1);
+      expect(sent).toHaveLength(1);
+    } finally {
+      feeds.close();
+      subscriber.disconnect();
     }
   });
 });

@@ -1,0 +1,121 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { Redis } from 'ioredis';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { ensureBackingServices } from '../../src/shared/startup.js';
+import { call, createPoll, eventually, startStack, type Stack } from '../helpers/stack.js';
+
+/** A port nobody listens on right now. */
+async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as { port: number };
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+let port: number;
+let dir: string;
+let redis: ChildProcess | null = null;
+let stack: Stack;
+
+/** A private Redis that fsyncs every write to its append-only file, so a kill loses nothing. */
+async function startRedis(): Promise<void> {
+  redis = spawn(
+    'redis-server',
+    ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', '', '--appendonly', 'yes', '--appendfsync', 'always', '--maxmemory-policy', 'noeviction'],
+    { stdio: 'ignore' },
+  );
+  const client = new Redis(port, '127.0.0.1', { lazyConnect: true, retryStrategy: () => 50, maxRetriesPerRequest: 0 });
+  client.on('error', () => {});
+  try {
+    await eventually(async () => (await client.ping().catch(() => null)) === 'PONG', 10_000, 'private redis up');
+  } finally {
+    client.disconnect();
+  }
+}
+
+async function killRedis(): Promise<void> {
+  const child = redis!;
+  redis = null;
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  child.kill('SIGKILL');
+  await exited;
+}
+
+beforeAll(async () => {
+  port = await freePort();
+  dir = mkdtempSync(path.join(tmpdir(), 'polls-redis-'));
+  await startRedis();
+  stack = await startStack({ env: { REDIS_URL: `redis://127.0.0.1:${port}`, TRUST_PROXY: 'loopback', FRAUD_DEFENCES: 'off' } });
+});
+afterAll(async () => {
+  if (!redis) await startRedis().catch(() => {});
+  await stack?.close();
+  if (redis) await killRedis();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+const vote = (pollId: number, optionId: number, ip: string) =>
+  call(stack, 'POST', `/api/v1/polls/${pollId}/votes`, { body: { options: [optionId] }, headers: { 'x-forwarded-for': ip } });
+const readyz = async (url: string) => (await fetch(`${url}/readyz`)).status;
+const total = async (pollId: number) => (await call(stack, 'GET', `/api/v1/polls/${pollId}/results`)).body.total_votes as number;
+
+describe('startup checks', () => {
+  it('warn loudly when Redis may evict keys, and stay quiet on noeviction', async () => {
+    const client = new Redis(port, '127.0.0.1');
+    const warn = vi.spyOn(console, 'warn').mockImplementation(() => {});
+    try {
+      await client.config('SET', 'maxmemory-policy', 'allkeys-lru');
+      await ensureBackingServices('test', { redisUrl: `redis://127.0.0.1:${port}` });
+      expect(warn.mock.calls.flat().join(' ')).toMatch(/maxmemory-policy is "allkeys-lru".*noeviction/);
+      warn.mockClear();
+      await client.config('SET', 'maxmemory-policy', 'noeviction');
+      await ensureBackingServices('test', { redisUrl: `redis://127.0.0.1:${port}` });
+      expect(warn).not.toHaveBeenCalled();
+    } finally {
+      warn.mockRestore();
+      client.disconnect();
+    }
+  });
+});
+
+describe('Redis goes away and comes back', () => {
+  it('readiness drops to 503, votes get 503 UNAVAILABLE (never 202), and nothing accepted is lost', async () => {
+    const poll = await createPoll(stack);
+    const option = poll.options[0].option_id;
+    for (let i = 1; i <= 20; i++) expect((await vote(poll.poll_id, option, `10.20.0.${i}`)).status).toBe(202);
+    await eventually(async () => (await total(poll.poll_id)) === 20, 15_000, '20 counted');
+    expect(await readyz(stack.url)).toBe(200);
+    expect(await readyz(stack.workers!.url)).toBe(200);
+
+    await killRedis();
+    await eventually(async () => (await readyz(stack.url)) === 503, 10_000, 'API not ready');
+    await eventually(async () => (await readyz(stack.workers!.url)) === 503, 10_000, 'workers not ready');
+    expect((await fetch(`${stack.url}/healthz`)).status).toBe(200);
+    expect((await fetch(`${stack.workers!.url}/healthz`)).status).toBe(200);
+    // Scrapes still answer (queue depths are then simply absent).
+    expect((await fetch(`${stack.workers!.url}/metrics`)).status).toBe(200);
+    for (let i = 1; i <= 10; i++) {
+      const refused = await vote(poll.poll_id, option, `10.21.0.${i}`);
+      expect(refused.status).toBe(503);
+      expect(refused.body.error.code).toBe('UNAVAILABLE');
+    }
+
+    await startRedis();
+    await eventually(async () => (await readyz(stack.url)) === 200, 15_000, 'API ready again');
+    await eventually(async () => (await readyz(stack.workers!.url)) === 200, 15_000, 'workers ready again');
+    let accepted = 0;
+    for (let i = 1; i <= 10; i++) if ((await vote(poll.poll_id, option, `10.22.0.${i}`)).status === 202) accepted++;
+    expect(accepted).toBeGreaterThan(0);
+    await eventually(async () => (await total(poll.poll_id)) === 20 + accepted, 20_000, 'new votes counted');
+    // The voters' claims survived the crash: a repeat voter from before is still recognised.
+    expect((await vote(poll.poll_id, option, '10.20.0.1')).status).toBe(409);
+    // The 503s accepted nothing: those voters can vote now, once.
+    expect((await vote(poll.poll_id, option, '10.21.0.1')).status).toBe(202);
+    await eventually(async () => (await total(poll.poll_id)) === 21 + accepted, 15_000, 'late voter counted');
+  });
+});
