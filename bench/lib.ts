@@ -23,7 +23,9 @@ export function flags<T extends Record<string, string>>(defaults: T): T {
 
 /** Starts a compiled role (e.g. 'src/api/main.js') as a child process. */
 export function startRole(file: string, env: Record<string, string>, label: string): ChildProcess {
-  const child = spawn(process.execPath, [path.join(distRoot, file)], {
+  // BENCH_NODE_ARGS (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof") goes to every role started.
+  const nodeArgs = (process.env.BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean);
+  const child = spawn(process.execPath, [...nodeArgs, path.join(distRoot, file)], {
     env: { ...process.env, ...env },
     stdio: ['ignore', 'ignore', 'pipe'],
   });

@@ -8,21 +8,21 @@ function setup(thread)
   table.insert(threads, thread)
 end
 
+-- The request is built by concatenation around the address: wrk.format per request costs
+-- the load generator more CPU than the server spends on some votes.
 function init(args)
-  path = args[1]
-  body = args[2]
+  local path, body = args[1], args[2]
+  head = "POST " .. path .. " HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+    .. "User-Agent: bench-votes\r\nContent-Length: " .. #body .. "\r\nX-Forwarded-For: " .. (11 + tid) .. "."
+  tail = "\r\n\r\n" .. body
   statuses = {}
 end
 
+local fmt, floor = string.format, math.floor
 function request()
   counter = counter + 1
   local c = counter
-  local ip = string.format("%d.%d.%d.%d", 11 + tid, c % 256, math.floor(c / 256) % 256, math.floor(c / 65536) % 256)
-  return wrk.format("POST", path, {
-    ["Content-Type"] = "application/json",
-    ["X-Forwarded-For"] = ip,
-    ["User-Agent"] = "bench-votes",
-  }, body)
+  return head .. fmt("%d.%d.%d", c % 256, floor(c / 256) % 256, floor(c / 65536) % 256) .. tail
 end
 
 function response(status, headers, body)

@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { createHash, randomFillSync } from 'node:crypto';
 import { v7 as uuidv7 } from 'uuid';
 import type { RateLimiterRedis } from 'rate-limiter-flexible';
 import { RateLimiterRes } from 'rate-limiter-flexible';
@@ -45,6 +45,17 @@ export interface CastVoteInput {
 }
 
 const DAY_MS = 86_400_000;
+
+// crypto.getRandomValues for every vote id costs more than the rest of the id: draw from a pool.
+const randomPool = Buffer.allocUnsafe(16 * 512);
+let randomAt = randomPool.length;
+function random16(): Uint8Array {
+  if (randomAt === randomPool.length) {
+    randomFillSync(randomPool);
+    randomAt = 0;
+  }
+  return randomPool.subarray(randomAt, (randomAt += 16));
+}
 
 /** The anonymous voter's identity: a hash of poll, address, browser and client fingerprint. */
 export function anonymousVoterKey(pollId: number, ip: string, userAgent: string, fingerprint = ''): string {
@@ -113,36 +124,54 @@ export function createVoteService(deps: {
 
     const groups = addressGroupsOf(input.ip);
     const captchaMode = defences ? settings.captcha : 'off';
-    let solved = false;
-    try {
-      const [, redeemed] = await Promise.all([
-        integrity.ipLimiter?.consume(`{${pollId}}:${groups.limitKey}`),
-        body.captcha !== undefined ? integrity.captcha.redeem(body.captcha) : false,
-      ]);
-      solved = redeemed;
-    } catch (err) {
-      if (err instanceof RateLimiterRes) throw rateLimited(err.msBeforeNext / 1000);
-      throw unavailable();
-    }
-    if (captchaMode === 'always' && !caller && !solved) {
-      throw await captchaRequired(integrity.captcha, 'Solve the CAPTCHA to vote in this poll');
-    }
-
     const voterKey = caller ? `u:${caller.userId}` : anonymousVoterKey(pollId, input.ip, input.userAgent, body.fingerprint);
     const claimKey = keys.voter(pollId, voterKey);
     const prefixes = defences ? groups.prefixes : [];
-    let admitted;
-    try {
-      admitted = await admission.admit(
-        claimKey,
-        prefixes.map((p) => [keys.prefixWindow(pollId, p), keys.prefixFlag(pollId, p)]),
-        // Time-ordered ids keep the votes primary key appending at its right edge.
-        uuidv7(),
-        poll.allow_change_vote,
-        captchaMode !== 'off' && !solved,
-      );
-    } catch {
-      throw unavailable();
+
+    // The per-IP limit and the admission go out together (one autopipelined round trip to
+    // Redis); the limit's verdict still comes first. A submitted CAPTCHA is redeemed before
+    // the admission, which needs to know whether it was solved.
+    const limit: Promise<unknown> = integrity.ipLimiter
+      ? integrity.ipLimiter.consume(`{${pollId}}:${groups.limitKey}`).then(() => null, (err: unknown) => err)
+      : Promise.resolve(null);
+    const limitError = async () => {
+      const err = await limit;
+      if (err === null) return null;
+      return err instanceof RateLimiterRes ? rateLimited(err.msBeforeNext / 1000) : unavailable();
+    };
+    let solved = false;
+    if (body.captcha !== undefined) {
+      try {
+        solved = await integrity.captcha.redeem(body.captcha);
+      } catch {
+        throw (await limitError()) ?? unavailable();
+      }
+    }
+    if (captchaMode === 'always' && !caller && !solved) {
+      throw (await limitError()) ?? (await captchaRequired(integrity.captcha, 'Solve the CAPTCHA to vote in this poll'));
+    }
+
+    const admitting = admission.admit(
+      claimKey,
+      prefixes.map((p) => [keys.prefixWindow(pollId, p), keys.prefixFlag(pollId, p)]),
+      // Time-ordered ids keep the votes primary key appending at its right edge.
+      uuidv7({ random: random16() }),
+      poll.allow_change_vote,
+      captchaMode !== 'off' && !solved,
+    );
+    const [limited, admitted] = await Promise.all([limitError(), admitting.catch(() => null)]);
+    if (admitted === null) throw limited ?? unavailable();
+    // The votes already in a crossed window are flagged by their own durable job.
+    const flagJobs = Promise.all(
+      admitted.crossed.map((i) =>
+        integrity.flagPrefix({ poll_id: pollId, prefix: prefixes[i], vote_ids: admitted.windowVoteIds, reason: FLAG_REASONS.velocity }),
+      ),
+    );
+    if (limited) {
+      // Refused after all: free a new claim; a crossed window is flagged all the same.
+      if (admitted.outcome === 'new') await admission.release(claimKey, admitted.seq);
+      await flagJobs.catch((err) => integrity.onFlagJobFailed?.(err));
+      throw limited;
     }
     if (admitted.outcome === 'captcha') {
       throw await captchaRequired(integrity.captcha, 'Votes from your network need a solved CAPTCHA for now');
@@ -174,12 +203,6 @@ export function createVoteService(deps: {
       prefixes,
       country: input.country,
     };
-    // The votes already in a crossed window are flagged by their own durable job.
-    const flagJobs = Promise.all(
-      admitted.crossed.map((i) =>
-        integrity.flagPrefix({ poll_id: pollId, prefix: prefixes[i], vote_ids: admitted.windowVoteIds, reason: FLAG_REASONS.velocity }),
-      ),
-    );
     try {
       await batcher.submit(vote);
     } catch (err) {
