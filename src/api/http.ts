@@ -2,7 +2,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { z } from 'zod';
 import proxyaddr from 'proxy-addr';
 import ipaddr from 'ipaddr.js';
-import { AppError, errorBody, payloadTooLarge, validationError } from '../shared/errors.js';
+import { AppError, errorBody, payloadTooLarge, unavailable, validationError } from '../shared/errors.js';
 import type { Logger } from '../shared/logger.js';
 
 /** Writes a JSON response. */
@@ -13,13 +13,30 @@ export function sendJson(res: ServerResponse, status: number, body: unknown, hea
 }
 
 /** Maps any error to the contract's error body; unknown errors become a logged 500 with no details. */
+// Socket errors, PostgreSQL's connection-exception class (08) and shutdown codes (57P0x).
+const DOWN_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'EHOSTUNREACH', 'ENOTFOUND', 'EAI_AGAIN', '57P01', '57P02', '57P03']);
+const DOWN_MESSAGES = /Connection (is closed|terminated)|enableOfflineQueue|Reached the max retries|timeout exceeded when trying to connect|Client has encountered a connection error/i;
+
+/** A PostgreSQL or Redis connection failure (as opposed to a bug): answered 503, not 500. */
+export function isBackendDown(err: unknown): boolean {
+  const e = err as { code?: unknown; message?: unknown; errors?: unknown[] } | null;
+  if (!e || typeof e !== 'object') return false;
+  if (typeof e.code === 'string' && (DOWN_CODES.has(e.code) || e.code.startsWith('08'))) return true;
+  if (typeof e.message === 'string' && DOWN_MESSAGES.test(e.message)) return true;
+  return Array.isArray(e.errors) && e.errors.some(isBackendDown);
+}
+
 export function toAppError(err: unknown, log: Logger): AppError {
   if (err instanceof AppError) return err;
   if (err instanceof z.ZodError) return zodToValidationError(err);
   const e = err as { type?: string; status?: number };
-  if (e?.type === 'entity.too.large') return payloadTooLarge(16 * 1024);
+  if (e?.type === 'entity.too.large') return payloadTooLarge((err as { limit?: number }).limit ?? 64 * 1024);
   if (e?.type === 'entity.parse.failed') return validationError('The body is not valid JSON');
   if (e?.type && e.status && e.status < 500) return validationError('The request body could not be read');
+  if (isBackendDown(err)) {
+    log.warn({ err: (err as Error).message }, 'PostgreSQL or Redis unreachable');
+    return unavailable();
+  }
   log.error({ err }, 'unhandled error');
   return new AppError(500, 'INTERNAL', 'Something went wrong on our side');
 }

@@ -222,6 +222,8 @@ describe('human review', () => {
     expect(seen).toHaveLength(Number(n));
     expect(new Set(seen).size).toBe(seen.length);
     expect((await call(stack, 'GET', '/api/v1/admin/flagged-votes?cursor=garbage', { token: admin })).status).toBe(400);
+    const unknown = await call(stack, 'GET', '/api/v1/admin/no-such-thing', { token: admin });
+    expect({ status: unknown.status, code: unknown.body.error.code }).toEqual({ status: 404, code: 'NOT_FOUND' });
   });
 });
 

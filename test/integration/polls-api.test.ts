@@ -149,6 +149,20 @@ describe('edit, publish, close', () => {
     expect((await call(stack, 'POST', `/api/v1/polls/${poll.poll_id}/close`, { token: owner })).status).toBe(200);
     expectError(await call(stack, 'PATCH', `/api/v1/polls/${poll.poll_id}`, { token: owner, body: { end_time: null } }), 409, 'POLL_NOT_ACTIVE');
   });
+  it('edit and publish are the creator\'s alone, admins included', async () => {
+    const poll = await createPoll(stack, { status: 'DRAFT' });
+    for (const token of [stranger, admin]) {
+      expectError(await call(stack, 'PATCH', `/api/v1/polls/${poll.poll_id}`, { token, body: { question: 'Mine now?' } }), 403, 'FORBIDDEN');
+      expectError(await call(stack, 'POST', `/api/v1/polls/${poll.poll_id}/publish`, { token }), 403, 'FORBIDDEN');
+    }
+    const after = await call(stack, 'GET', `/api/v1/polls/${poll.poll_id}`, { token: owner });
+    expect({ status: after.body.status, question: after.body.question }).toEqual({ status: 'DRAFT', question: 'Best editor?' });
+  });
+  it('a body over 64 KiB is 413 PAYLOAD_TOO_LARGE naming the real limit', async () => {
+    const res = await call(stack, 'POST', '/api/v1/polls', { token: owner, body: { ...valid, question: 'x'.repeat(70_000) } });
+    expectError(res, 413, 'PAYLOAD_TOO_LARGE');
+    expect(res.body.error.message).toContain(String(64 * 1024));
+  });
   it('moving end_time earlier closes the poll at the new time', async () => {
     const poll = await createPoll(stack, { end_time: new Date(Date.now() + 3_600_000).toISOString() });
     const end = new Date(Date.now() + 800).toISOString();

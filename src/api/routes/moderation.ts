@@ -1,6 +1,6 @@
 import { Router } from 'express';
 import { z } from 'zod';
-import { authRequired, forbidden, notFound, validationError } from '../../shared/errors.js';
+import { authRequired, forbidden, notFound } from '../../shared/errors.js';
 import type { ModerationService } from '../services/moderation.js';
 import { callerOf } from './polls.js';
 
@@ -40,6 +40,6 @@ export function moderationRouter({ moderation }: { moderation: ModerationService
     res.json(await moderation.review(voteId, body.decision, callerOf(req)!.userId, body.note ?? null));
   });
 
-  r.use((_req, _res, next) => next(validationError('No such moderation endpoint')));
+  r.use((_req, _res, next) => next(notFound('No such moderation endpoint')));
   return r;
 }

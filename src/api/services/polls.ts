@@ -65,11 +65,12 @@ function checkEndInFuture(end: Date | null) {
 export function createPollService(deps: { db: Kysely<DB>; publisher: Redis; keys: RedisKeys; lifecycle: Queue<CloseAtEndJob>; onClosed?: PollChangeDeps['onClosed'] }) {
   const { db, lifecycle } = deps;
 
-  async function loadManaged(pollId: number, caller: Principal | null): Promise<PollWithOptions> {
+  /** The poll, when the caller may change it: its creator, or (for closing) an admin too. */
+  async function loadManaged(pollId: number, caller: Principal | null, adminMay = false): Promise<PollWithOptions> {
     if (!caller) throw authRequired();
     const found = await findPoll(db, pollId);
     if (!found) throw pollNotFound();
-    if (!isPollManager(found.poll, caller)) {
+    if (adminMay ? !isPollManager(found.poll, caller) : caller.userId !== found.poll.creator_id) {
       // A caller who cannot even read the poll must not learn it exists.
       assertCanReadPoll(accessFacts(found), caller, undefined);
       throw forbidden('Only the poll creator may do this');
@@ -200,7 +201,7 @@ export function createPollService(deps: { db: Kysely<DB>; publisher: Redis; keys
     },
 
     async close(pollId: number, caller: Principal | null) {
-      const current = await loadManaged(pollId, caller);
+      const current = await loadManaged(pollId, caller, true);
       if (current.poll.status === 'CLOSED') return toPollResponse(current, caller);
       const row = await closePoll(deps, pollId);
       const after = row ? { poll: row, options: current.options } : ((await findPoll(db, pollId)) ?? current);
