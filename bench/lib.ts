@@ -1,4 +1,5 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { SignJWT } from 'jose';
@@ -122,4 +123,29 @@ export async function deleteBenchNamespace(namespace: string, redisUrl = process
   } finally {
     redis.disconnect();
   }
+}
+
+/**
+ * CPU seconds used so far by the API and worker processes (their own process_cpu_seconds_total),
+ * Redis (INFO cpu) and PostgreSQL (its processes in /proc, where the server is local).
+ */
+export async function cpuSeconds(urls: { api: string; workers: string }, redisUrl = process.env.REDIS_URL ?? 'redis://localhost:6379') {
+  const own = async (url: string) => Number(/^process_cpu_seconds_total\{[^}]*\} ([\d.e+-]+)/m.exec(await (await fetch(`${url}/metrics`)).text())?.[1] ?? NaN);
+  const redis = createRedis(redisUrl);
+  const info = await redis.info('cpu');
+  redis.disconnect();
+  const redisCpu = ['used_cpu_sys', 'used_cpu_user'].reduce((s, k) => s + Number(new RegExp(`^${k}:([\\d.]+)`, 'm').exec(info)?.[1] ?? 0), 0);
+  let postgres = 0;
+  const tick = 100; // USER_HZ
+  for (const pid of fs.existsSync('/proc') ? fs.readdirSync('/proc').filter((d) => /^\d+$/.test(d)) : []) {
+    try {
+      const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+      if (!/^\d+ \(postgres\)/.test(stat)) continue;
+      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      postgres += (Number(f[11]) + Number(f[12])) / tick;
+    } catch {
+      // the process ended between listing and reading
+    }
+  }
+  return { api: await own(urls.api), workers: await own(urls.workers), redis: redisCpu, postgres };
 }

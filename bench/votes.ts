@@ -3,7 +3,7 @@ import path from 'node:path';
 import { createDb } from '../src/db/client.js';
 import { createDatabaseIfMissing, migrateToLatest } from '../src/db/migrate.js';
 import { loadConfig } from '../src/shared/config.js';
-import { benchToken, deleteBenchNamespace, dropDatabase, ensureWrk, flags, projectRoot, runWrk, startRole, waitHttp, type WrkResult } from './lib.js';
+import { benchToken, cpuSeconds, deleteBenchNamespace, dropDatabase, ensureWrk, flags, projectRoot, runWrk, startRole, waitHttp, type WrkResult } from './lib.js';
 
 /**
  * bench:votes — drives one poll with many distinct anonymous voters through the real stack
@@ -84,8 +84,11 @@ const warmAccepted = await acceptedCounter();
 
 const poll = await createPoll();
 console.log(`load: ${seconds}s, ${wrkOpts.connections} connections, ${wrkOpts.threads} wrk threads, poll ${poll.poll_id}, defences ${opts.defences}`);
+const cpuUrls = { api, workers: `http://127.0.0.1:${env.WORKER_METRICS_PORT}` };
+const cpuBefore = await cpuSeconds(cpuUrls);
 const load = await runWrk({ url: api, script, seconds, ...wrkOpts, args: voteArgs(poll) });
 const loadEnded = Date.now();
+const cpuAfter = await cpuSeconds(cpuUrls);
 const seen202 = load.statuses['202'] ?? 0;
 // Requests in flight when wrk stopped still finish: the count is final once it stops moving.
 let accepted = (await acceptedCounter()) - warmAccepted;
@@ -126,6 +129,13 @@ console.log('');
 console.log(`accepted votes/s:        ${votesPerSecond.toFixed(0)}  (${seen202} × 202 seen by wrk in ${seconds}s, ${accepted} sent by the API${others.length ? `; other statuses ${JSON.stringify(Object.fromEntries(others))}` : ''})`);
 console.log(`latency:                 p50 ${load.p50ms.toFixed(1)} ms, p90 ${load.p90ms.toFixed(1)} ms, p99 ${load.p99ms.toFixed(1)} ms, max ${load.maxms.toFixed(1)} ms`);
 console.log(`results == accepted:     ${total === accepted ? 'yes' : 'NO'} after ${convergedMs} ms (results ${total}, accepted ${accepted}; 1 s later ${settled})`);
+const cpuLine = (Object.keys(cpuAfter) as Array<keyof typeof cpuAfter>)
+  .map((k) => {
+    const used = cpuAfter[k] - cpuBefore[k];
+    return `${k} ${((100 * used) / seconds).toFixed(0)}% (${((used * 1e6) / Math.max(seen202, 1)).toFixed(0)} µs/vote)`;
+  })
+  .join(', ');
+console.log(`CPU during the load:     ${cpuLine}`);
 console.log(`bare node:http no-op:    ${noopRes.requestsPerSecond.toFixed(0)} req/s (p99 ${noopRes.p99ms.toFixed(1)} ms)`);
 console.log(`ratio to bare node:http: ${(votesPerSecond / noopRes.requestsPerSecond).toFixed(3)}`);
 process.exit(total === accepted && settled === accepted ? 0 : 1);

@@ -13,7 +13,7 @@ import { createQueue } from '../workers/queue.js';
 import { POLL_LIFECYCLE_QUEUE, type CloseAtEndJob } from '../workers/poll-lifecycle.js';
 import { createVoteBatcher, VOTE_INGEST_QUEUE, type VoteBatchJob } from '../workers/vote-ingest.js';
 import { createExportDb } from '../db/analytics.js';
-import { ANALYTICS_QUEUE, enqueueRollup, type AnalyticsRollupJob } from '../workers/analytics.js';
+import { ANALYTICS_QUEUE, enqueueRollup, rollupPolls, type AnalyticsRollupJob } from '../workers/analytics.js';
 import { analyticsRouter, pollViewRecorder } from './routes/analytics.js';
 import { createAnalyticsService } from './services/analytics.js';
 import { createApp } from './app.js';
@@ -115,6 +115,7 @@ export async function startApi(config: Config, log: Logger, port = config.PORT):
     publisher: redis,
     keys,
     onReviewed: (decision) => apiMetrics.reviews.inc({ decision }),
+    onCountsChanged: rollupPolls(analyticsQueue, config.ANALYTICS_ROLLUP_DELAY_MS, log),
   });
   const polls = createPollService({
     db,

@@ -36,14 +36,20 @@ export function enqueueRollup(queue: Queue<AnalyticsRollupJob>, pollId: number, 
   return queue.add('rollup', { poll_id: pollId }, { delay: delayMs, deduplication: { id: `poll-${pollId}`, keepLastIfActive: true } });
 }
 
-/** The vote worker's `onCommitted` hook: a rollup for every poll a committed batch changed. */
-export function rollupAfterCommit(queue: Queue<AnalyticsRollupJob>, delayMs: number, log: Logger) {
-  return (votes: QueuedVote[], changed: number): void => {
-    if (changed === 0) return;
-    for (const pollId of new Set(votes.map((v) => v.poll_id))) {
-      // Analytics may lag, votes may not: a failed enqueue is logged, and the owner's next read asks again.
+/** Schedules a coalesced rollup for each poll given; a failed enqueue is logged (the owner's next read asks again). */
+export function rollupPolls(queue: Queue<AnalyticsRollupJob>, delayMs: number, log: Logger) {
+  return (pollIds: Iterable<number>): void => {
+    for (const pollId of new Set(pollIds)) {
       enqueueRollup(queue, pollId, delayMs).catch((err: Error) => log.warn({ pollId, err: err.message }, 'could not enqueue an analytics rollup'));
     }
+  };
+}
+
+/** The vote worker's `onCommitted` hook: a rollup for every poll a committed batch changed. */
+export function rollupAfterCommit(queue: Queue<AnalyticsRollupJob>, delayMs: number, log: Logger) {
+  const rollup = rollupPolls(queue, delayMs, log);
+  return (votes: QueuedVote[], changed: number): void => {
+    if (changed > 0) rollup(votes.map((v) => v.poll_id));
   };
 }
 

@@ -14,7 +14,7 @@ import { createQueue, createWorker } from './queue.js';
 import { createVoteIngestProcessor, VOTE_INGEST_QUEUE, type VoteBatchJob } from './vote-ingest.js';
 import { createVoteFlaggingProcessor, VOTE_FLAGGING_QUEUE, type FlagPrefixJob } from './vote-flagging.js';
 import { prom } from '../shared/metrics.js';
-import { ANALYTICS_QUEUE, createAnalyticsRollupProcessor, enqueueRollup, rollupAfterCommit, type AnalyticsRollupJob } from './analytics.js';
+import { ANALYTICS_QUEUE, createAnalyticsRollupProcessor, enqueueRollup, rollupAfterCommit, rollupPolls, type AnalyticsRollupJob } from './analytics.js';
 import { createWorkerMetrics } from './metrics.js';
 import type { QueuedVote } from '../db/votes.js';
 
@@ -54,11 +54,12 @@ export async function startWorkers(config: Config, log: Logger, port = config.WO
   const onFlagged = (reason: string, n: number) => votesFlagged.inc({ reason }, n);
 
   const workers: Worker[] = [
-    createWorker<FlagPrefixJob>(VOTE_FLAGGING_QUEUE, createVoteFlaggingProcessor({ db, publisher, keys, onFlagged }), ctx, {
-      concurrency: 2,
-      lockDuration: config.WORKER_LOCK_MS,
-      ...workerMetrics.hooks(VOTE_FLAGGING_QUEUE),
-    }),
+    createWorker<FlagPrefixJob>(
+      VOTE_FLAGGING_QUEUE,
+      createVoteFlaggingProcessor({ db, publisher, keys, onFlagged, onCountsChanged: rollupPolls(analyticsQueue, config.ANALYTICS_ROLLUP_DELAY_MS, log) }),
+      ctx,
+      { concurrency: 2, lockDuration: config.WORKER_LOCK_MS, ...workerMetrics.hooks(VOTE_FLAGGING_QUEUE) },
+    ),
     createWorker<VoteBatchJob>(
       VOTE_INGEST_QUEUE,
       workerMetrics.timed(createVoteIngestProcessor({ db, publisher, keys, onCommitted, onFlagged })),

@@ -30,6 +30,8 @@ export interface FlaggingDeps {
   publisher: Redis;
   keys: RedisKeys;
   onFlagged?: (reason: string, count: number) => void;
+  /** Polls whose counts the flagging moved (analytics rollups follow them). */
+  onCountsChanged?: (pollIds: number[]) => void;
 }
 
 /**
@@ -37,7 +39,7 @@ export interface FlaggingDeps {
  * exactly once: only rows that still lack the reason change, under the poll's lock. Votes of
  * the window still in the queue are flagged by the ingest worker (flagQueuedVotes).
  */
-export function createVoteFlaggingProcessor({ db, publisher, keys, onFlagged }: FlaggingDeps) {
+export function createVoteFlaggingProcessor({ db, publisher, keys, onFlagged, onCountsChanged }: FlaggingDeps) {
   return async (job: Job<FlagPrefixJob>): Promise<{ flagged: number }> => {
     const { poll_id: pollId, vote_ids: ids, reason } = job.data;
     const { changes, flagged, states } = await db.transaction().execute(async (trx) => {
@@ -69,6 +71,7 @@ export function createVoteFlaggingProcessor({ db, publisher, keys, onFlagged }: 
       return { changes, flagged: rows.length, states: await loadResults(trx, touched) };
     });
     if (changes.length) onFlagged?.(reason, changes.length);
+    if (states.size) onCountsChanged?.([...states.keys()]);
     if (states.size) await publishPollUpdates(publisher, keys, states.values()).catch(() => {});
     return { flagged };
   };

@@ -10,6 +10,7 @@ import { createRedis } from '../../src/shared/redis.js';
 import { redisKeys, type RedisKeys } from '../../src/shared/redis-keys.js';
 import { ANALYTICS_QUEUE, createAnalyticsRollupProcessor, enqueueRollup, type AnalyticsRollupJob } from '../../src/workers/analytics.js';
 import { createQueue } from '../../src/workers/queue.js';
+import { createVoteFlaggingQueue } from '../../src/workers/vote-flagging.js';
 import { call, createPoll, eventually, JWT_SECRET, startStack, tokenFor, type Stack } from '../helpers/stack.js';
 
 const UA = {
@@ -225,6 +226,35 @@ describe('analytics', () => {
       updated_at: second.updated_at.toISOString(),
     });
     expect(await rollup({ data: { poll_id: 987654 } } as Job<AnalyticsRollupJob>)).toEqual({ written: false });
+  });
+
+  it('follows flagging and review without anyone reading the analytics', async () => {
+    const poll = await createPoll(stack);
+    const id = poll.poll_id;
+    const vote = await call(stack, 'POST', `/api/v1/polls/${id}/votes`, {
+      body: { options: [poll.options[0].option_id] },
+      headers: { 'x-forwarded-for': '198.51.100.7' },
+    });
+    expect(vote.status).toBe(202);
+    const figures = async () => {
+      const row = await findAnalytics(stack.db, id);
+      return row && { valid: row.total_votes, suspicious: row.suspicious_votes };
+    };
+    await eventually(async () => (await figures())?.valid === 1, 10_000, 'rolled up after the vote');
+
+    const flagQueue = createVoteFlaggingQueue({ connection: redis, prefix: keys.queuePrefix, logger: createLogger('silent', 'test') });
+    await flagQueue.add('flag-prefix', { poll_id: id, prefix: '198.51.100.0/24', vote_ids: [vote.body.vote_id], reason: 'IP_PREFIX_VELOCITY' });
+    await flagQueue.close();
+    await eventually(async () => (await figures())?.suspicious === 1, 10_000, 'rolled up after the flagging');
+    expect(await figures()).toEqual({ valid: 0, suspicious: 1 });
+
+    const review = await call(stack, 'POST', `/api/v1/admin/votes/${vote.body.vote_id}/review`, {
+      token: await tokenFor(5, { role: 'admin' }),
+      body: { decision: 'VALID' },
+    });
+    expect(review.status).toBe(200);
+    await eventually(async () => (await figures())?.suspicious === 0, 10_000, 'rolled up after the review');
+    expect(await figures()).toEqual({ valid: 1, suspicious: 0 });
   });
 
   it('a rollup killed in the middle of its write leaves the old row whole, and its retry writes the right numbers', async () => {

@@ -19,11 +19,13 @@ function decodeCursor(raw: string): { created_at: string; vote_id: string } {
 }
 
 /** The human review queue: flagged votes in, decisions (never deletions) out. */
-export function createModerationService({ db, publisher, keys, onReviewed }: {
+export function createModerationService({ db, publisher, keys, onReviewed, onCountsChanged }: {
   db: Kysely<DB>;
   publisher: Redis;
   keys: RedisKeys;
   onReviewed?: (decision: string) => void;
+  /** Polls whose counts a decision moved (analytics rollups follow them). */
+  onCountsChanged?: (pollIds: number[]) => void;
 }) {
   return {
     async list(q: { poll_id?: number; status: VoteStatus; limit: number; cursor?: string }) {
@@ -45,6 +47,7 @@ export function createModerationService({ db, publisher, keys, onReviewed }: {
       const result = await reviewVote(db, voteId, decision, reviewerId, note);
       if (!result) throw notFound('No such vote');
       onReviewed?.(decision);
+      if (result.states.size) onCountsChanged?.([...result.states.keys()]);
       if (result.states.size) await publishPollUpdates(publisher, keys, result.states.values()).catch(() => {});
       return { ...result.outcome, decided_by: reviewerId, note };
     },
