@@ -146,23 +146,26 @@ export async function eventually(check: () => Promise<boolean>, timeoutMs = 15_0
 }
 
 /** Every counter of a poll next to a recount from the raw votes. */
-export async function countersAndRecount(db: Kysely<DB>, pollId: number) {
-  const counters = await db.selectFrom('vote_results').select(['option_id', 'vote_count']).where('poll_id', '=', pollId).orderBy('option_id').execute();
-  const { rows: recount } = await sql<{ option_id: number; n: number }>`
-    SELECT o.option_id, count(v.vote_id)::int AS n
-    FROM poll_options o
-    LEFT JOIN votes v ON v.poll_id = o.poll_id AND v.status = 'VALID' AND o.option_id = ANY(v.counted_options)
-    WHERE o.poll_id = ${pollId} GROUP BY o.option_id ORDER BY o.option_id`.execute(db);
-  const tally = await db.selectFrom('poll_tallies').selectAll().where('poll_id', '=', pollId).executeTakeFirstOrThrow();
-  const { rows: totals } = await sql<{ valid: number; suspicious: number }>`
-    SELECT count(*) FILTER (WHERE status = 'VALID')::int AS valid, count(*) FILTER (WHERE status = 'SUSPICIOUS')::int AS suspicious
-    FROM votes WHERE poll_id = ${pollId}`.execute(db);
-  return {
-    counters: Object.fromEntries(counters.map((c) => [c.option_id, c.vote_count])),
-    recount: Object.fromEntries(recount.map((r) => [r.option_id, r.n])),
-    total: tally.total_votes,
-    pending: tally.pending_review,
-    validVotes: totals[0].valid,
-    suspiciousVotes: totals[0].suspicious,
-  };
+export async function countersAndRecount(root: Kysely<DB>, pollId: number) {
+  // One snapshot: a batch committing between the reads must not look like a miscount.
+  return root.transaction().setIsolationLevel('repeatable read').execute(async (db) => {
+    const counters = await db.selectFrom('vote_results').select(['option_id', 'vote_count']).where('poll_id', '=', pollId).orderBy('option_id').execute();
+    const { rows: recount } = await sql<{ option_id: number; n: number }>`
+      SELECT o.option_id, count(v.vote_id)::int AS n
+      FROM poll_options o
+      LEFT JOIN votes v ON v.poll_id = o.poll_id AND v.status = 'VALID' AND o.option_id = ANY(v.counted_options)
+      WHERE o.poll_id = ${pollId} GROUP BY o.option_id ORDER BY o.option_id`.execute(db);
+    const tally = await db.selectFrom('poll_tallies').selectAll().where('poll_id', '=', pollId).executeTakeFirstOrThrow();
+    const { rows: totals } = await sql<{ valid: number; suspicious: number }>`
+      SELECT count(*) FILTER (WHERE status = 'VALID')::int AS valid, count(*) FILTER (WHERE status = 'SUSPICIOUS')::int AS suspicious
+      FROM votes WHERE poll_id = ${pollId}`.execute(db);
+    return {
+      counters: Object.fromEntries(counters.map((c) => [c.option_id, c.vote_count])),
+      recount: Object.fromEntries(recount.map((r) => [r.option_id, r.n])),
+      total: tally.total_votes,
+      pending: tally.pending_review,
+      validVotes: totals[0].valid,
+      suspiciousVotes: totals[0].suspicious,
+    };
+  });
 }
