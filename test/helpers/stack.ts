@@ -1,3 +1,4 @@
+import { createServer, type AddressInfo } from 'node:net';
 import { randomBytes } from 'node:crypto';
 import { SignJWT } from 'jose';
 import { sql, type Kysely } from 'kysely';
@@ -168,4 +169,13 @@ export async function countersAndRecount(root: Kysely<DB>, pollId: number) {
       suspiciousVotes: totals[0].suspicious,
     };
   });
+}
+
+/** A local port nobody listens on right now. */
+export async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  await new Promise((resolve) => server.close(resolve));
+  return port;
 }

@@ -1,8 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createServer } from 'node:net';
 import { sql } from 'kysely';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { createPoll, eventually, JWT_SECRET, startStack, type Stack } from '../helpers/stack.js';
+import { createPoll, eventually, freePort, JWT_SECRET, type Stack, startStack } from '../helpers/stack.js';
 
 let stack: Stack;
 beforeAll(async () => {
@@ -11,14 +10,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await stack?.close();
 });
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
 
 /** The API role as its own OS process, so it can be sent a real SIGTERM. */
 function spawnApi(port: number): { child: ChildProcess; exited: Promise<number | null>; stderr: () => string } {

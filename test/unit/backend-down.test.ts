@@ -1,22 +1,13 @@
-import net from 'node:net';
 import pg from 'pg';
 import { describe, expect, it } from 'vitest';
 import { createRedis } from '../../src/shared/redis.js';
 import { isBackendDown, toAppError } from '../../src/api/http.js';
 import { createLogger } from '../../src/shared/logger.js';
-
-/** A local port nothing listens on. */
-async function closedPort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  const { port } = server.address() as net.AddressInfo;
-  await new Promise((r) => server.close(r));
-  return port;
-}
+import { freePort } from '../helpers/stack.js';
 
 describe('errors of an unreachable PostgreSQL or Redis', () => {
   it('become 503 UNAVAILABLE, while a plain bug stays 500 INTERNAL', async () => {
-    const port = await closedPort();
+    const port = await freePort();
     const pool = new pg.Pool({ connectionString: `postgres://postgres@127.0.0.1:${port}/none`, connectionTimeoutMillis: 2000 });
     const pgErr = await pool.query('SELECT 1').catch((e: unknown) => e);
     await pool.end();
