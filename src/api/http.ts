@@ -1,7 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { isIP } from 'node:net';
 import { z } from 'zod';
 import proxyaddr from 'proxy-addr';
-import ipaddr from 'ipaddr.js';
 import { AppError, errorBody, payloadTooLarge, unavailable, validationError } from '../shared/errors.js';
 import type { Logger } from '../shared/logger.js';
 
@@ -115,6 +115,6 @@ export function trustProxySetting(raw: string | undefined): boolean | number | s
 export function clientIp(req: IncomingMessage, trust: (addr: string, i: number) => boolean): string {
   let ip = proxyaddr(req, trust);
   // A forwarded entry that is not an address (a broken or hostile proxy) must not become one.
-  if (!ipaddr.isValid(ip)) ip = req.socket.remoteAddress ?? '0.0.0.0';
+  if (isIP(ip) === 0) ip = req.socket.remoteAddress ?? '0.0.0.0';
   return ip.startsWith('::ffff:') && ip.includes('.') ? ip.slice(7) : ip;
 }

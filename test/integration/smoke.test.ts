@@ -1,4 +1,7 @@
 import { afterAll, beforeAll, expect, it } from 'vitest';
+import { anonymousVoterKey } from '../../src/api/services/votes.js';
+import { createRedis } from '../../src/shared/redis.js';
+import { redisKeys } from '../../src/shared/redis-keys.js';
 import { call, countersAndRecount, createPoll, eventually, startStack, type Stack } from '../helpers/stack.js';
 
 let stack: Stack;
@@ -19,4 +22,17 @@ it('accepts a vote and counts it', async () => {
   expect(results.body.options[0]).toMatchObject({ vote_count: 1, percentage: 100 });
   const c = await countersAndRecount(stack.db, poll.poll_id);
   expect(c.counters).toEqual(c.recount);
+});
+
+it('makes the voter\'s claim last once the vote is queued (a pending claim would lapse in seconds)', async () => {
+  const poll = await createPoll(stack);
+  const headers = { 'user-agent': 'claim-test' };
+  expect((await call(stack, 'POST', `/api/v1/polls/${poll.poll_id}/votes`, { body: { options: [poll.options[1].option_id] }, headers })).status).toBe(202);
+  const redis = createRedis(stack.config.REDIS_URL);
+  try {
+    const key = redisKeys(stack.config.REDIS_NAMESPACE).voter(poll.poll_id, anonymousVoterKey(poll.poll_id, '127.0.0.1', 'claim-test'));
+    await eventually(async () => (await redis.pttl(key)) > 30 * 86_400_000, 5_000, 'claim confirmed');
+  } finally {
+    redis.disconnect();
+  }
 });

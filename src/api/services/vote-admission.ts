@@ -57,6 +57,12 @@ for _, m in ipairs(members) do out[#out + 1] = m end
 return out
 `;
 
+/** Makes queued voters' claims permanent: KEYS the claims (one slot), ARGV[1] the TTL. */
+const CONFIRM_CLAIMS = `
+for _, key in ipairs(KEYS) do redis.call('PEXPIRE', key, ARGV[1]) end
+return #KEYS
+`;
+
 /** Deletes a new voter's pending claim when its vote could not be queued (compare-and-delete). */
 const RELEASE_CLAIM = `
 if redis.call('HGET', KEYS[1], 'seq') == ARGV[1] then return redis.call('DEL', KEYS[1]) end
@@ -82,6 +88,7 @@ export interface Admission {
 interface AdmissionCommands {
   admitVote(numKeys: number, ...args: Array<string | number>): Promise<Array<string | number>>;
   releaseVoteClaim(key: string, seq: string): Promise<number>;
+  confirmVoteClaims(numKeys: number, ...args: Array<string | number>): Promise<number>;
 }
 
 const OUTCOMES: AdmitOutcome[] = ['new', 'duplicate', 'changed', 'captcha'];
@@ -90,7 +97,19 @@ const OUTCOMES: AdmitOutcome[] = ['new', 'duplicate', 'changed', 'captcha'];
 export function createVoteAdmission(redis: Redis, opts: { pendingTtlMs: number; windowMs: number; prefixLimit: number }) {
   redis.defineCommand('admitVote', { lua: ADMIT_VOTE });
   redis.defineCommand('releaseVoteClaim', { numberOfKeys: 1, lua: RELEASE_CLAIM });
+  redis.defineCommand('confirmVoteClaims', { lua: CONFIRM_CLAIMS });
   const cmd = redis as unknown as AdmissionCommands;
+
+  // A batch's votes are answered in the same tick: their claims are confirmed together, one
+  // command per poll (a poll's keys share a slot) and TTL instead of one per vote.
+  let toConfirm = new Map<string, string[]>();
+  const flushConfirms = () => {
+    const groups = toConfirm;
+    toConfirm = new Map();
+    for (const [group, keys] of groups) {
+      cmd.confirmVoteClaims(keys.length, ...keys, group.slice(group.lastIndexOf('|') + 1)).catch(() => {});
+    }
+  };
 
   return {
     /** `prefixKeys`: [window, flag] per watched prefix, all in the voter key's slot. */
@@ -110,9 +129,18 @@ export function createVoteAdmission(redis: Redis, opts: { pendingTtlMs: number; 
         windowVoteIds: r.slice(6).map(String),
       };
     },
-    /** Makes the claim last as long as the poll matters, once its vote is queued. */
+    /**
+     * Makes the claim last as long as the poll matters, once its vote is queued. Best effort:
+     * should it fail, the pending claim lapses and the unique key in PostgreSQL still holds.
+     */
     confirm(voterKey: string, ttlMs: number): void {
-      redis.pexpire(voterKey, ttlMs).catch(() => {});
+      const group = `${voterKey.slice(voterKey.indexOf('{'), voterKey.indexOf('}') + 1)}|${ttlMs}`;
+      const keys = toConfirm.get(group);
+      if (keys) keys.push(voterKey);
+      else {
+        if (toConfirm.size === 0) setImmediate(flushConfirms);
+        toConfirm.set(group, [voterKey]);
+      }
     },
     release(voterKey: string, seq: string): Promise<unknown> {
       return cmd.releaseVoteClaim(voterKey, seq).catch(() => 0);

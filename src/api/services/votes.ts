@@ -213,7 +213,8 @@ export function createVoteService(deps: {
     // The vote is queued: a failed flag job must not turn it into a 503 (it is logged instead).
     await flagJobs.catch((err) => integrity.onFlagJobFailed?.(err));
     for (const r of reasons) integrity.onFlagged?.(r, 1);
-    const keepMs = Math.max((poll.end_time ? poll.end_time.getTime() - now : 0) + 7 * DAY_MS, 90 * DAY_MS);
+    // Whole minutes, so a batch's claims share one TTL and are confirmed together.
+    const keepMs = Math.ceil(Math.max((poll.end_time ? poll.end_time.getTime() - now : 0) + 7 * DAY_MS, 90 * DAY_MS) / 60_000) * 60_000;
     admission.confirm(claimKey, keepMs);
     return { vote_id: admitted.voteId, changed: admitted.outcome === 'changed' };
   };
