@@ -12,7 +12,6 @@ export function sendJson(res: ServerResponse, status: number, body: unknown, hea
   res.end(payload);
 }
 
-/** Maps any error to the contract's error body; unknown errors become a logged 500 with no details. */
 // Socket errors, PostgreSQL's connection-exception class (08) and shutdown codes (57P0x).
 const DOWN_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'EHOSTUNREACH', 'ENOTFOUND', 'EAI_AGAIN', '57P01', '57P02', '57P03']);
 const DOWN_MESSAGES = /Connection (is closed|terminated)|enableOfflineQueue|Reached the max retries|timeout exceeded when trying to connect|Client has encountered a connection error/i;
@@ -26,6 +25,7 @@ export function isBackendDown(err: unknown): boolean {
   return Array.isArray(e.errors) && e.errors.some(isBackendDown);
 }
 
+/** Maps any error to the contract's error body; unknown errors become a logged 500 with no details. */
 export function toAppError(err: unknown, log: Logger): AppError {
   if (err instanceof AppError) return err;
   if (err instanceof z.ZodError) return zodToValidationError(err);
