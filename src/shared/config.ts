@@ -29,7 +29,8 @@ const schema = z.object({
   // The API groups accepted votes into one queue job per VOTE_BATCH_MS or VOTE_BATCH_MAX votes.
   VOTE_BATCH_MS: int(10),
   VOTE_BATCH_MAX: int(500),
-  WORKER_CONCURRENCY: int(4),
+  // Vote jobs one worker process holds at once; those that arrive during a write share the next.
+  WORKER_CONCURRENCY: int(16),
   // How long a stalled worker keeps its job before another worker takes it over.
   WORKER_LOCK_MS: int(30_000),
   // Votes go through SET NX dedup while "pending" for this long before the claim lapses.
