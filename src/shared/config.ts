@@ -29,8 +29,7 @@ const schema = z.object({
   // The API groups accepted votes into one queue job per VOTE_BATCH_MS or VOTE_BATCH_MAX votes.
   VOTE_BATCH_MS: int(10),
   VOTE_BATCH_MAX: int(500),
-  // Vote jobs one worker process holds at once; those that arrive during a write share the next.
-  WORKER_CONCURRENCY: int(16),
+  WORKER_CONCURRENCY: int(4),
   // How long a stalled worker keeps its job before another worker takes it over.
   WORKER_LOCK_MS: int(30_000),
   // Votes go through SET NX dedup while "pending" for this long before the claim lapses.

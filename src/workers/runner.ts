@@ -26,8 +26,7 @@ export interface WorkersHandle {
 /** Starts every queue's workers and the metrics / health endpoint. */
 export async function startWorkers(config: Config, log: Logger, port = config.WORKER_METRICS_PORT): Promise<WorkersHandle> {
   const keys = redisKeys(config.REDIS_NAMESPACE);
-  // Vote writes run one at a time per process (jobs held meanwhile join the next one).
-  const db = createDb(config.DATABASE_URL, 10);
+  const db = createDb(config.DATABASE_URL, config.WORKER_CONCURRENCY + 8);
   const connection = createRedis(config.REDIS_URL, { name: 'workers' });
   const publisher = createRedis(config.REDIS_URL, { name: 'workers-pub' });
   const ctx = { connection, prefix: keys.queuePrefix, logger: log };

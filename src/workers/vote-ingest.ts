@@ -74,19 +74,13 @@ export interface VoteIngestDeps {
 }
 
 /**
- * Writes queued votes in one transaction: votes upserted, then every counter moved by what the
+ * Writes one batch in one transaction: votes upserted, then every counter moved by what the
  * upsert actually changed. A replay of the same job changes nothing, so at-least-once
  * delivery counts each vote exactly once. Counts are published after commit.
- *
- * Jobs that arrive while a write is running (the worker holds several at once) go into the
- * next write together: under load one transaction carries many jobs, so its fixed cost is paid
- * once for all of them. A job resolves when the write holding it has committed; if a shared
- * write fails, each of its jobs is written on its own, so one bad job cannot fail the others.
- * Each job's result is the number of ballots the write that carried it changed.
  */
 export function createVoteIngestProcessor({ db, publisher, keys, onCommitted, onFlagged }: VoteIngestDeps) {
-  async function write(queued: QueuedVote[]): Promise<number> {
-    const votes = latestPerVoter(queued);
+  return async (job: Job<VoteBatchJob>): Promise<{ changed: number }> => {
+    const votes = latestPerVoter(job.data.votes);
     const pollIds = [...new Set(votes.map((v) => v.poll_id))];
     const { changed, lateFlags, states } = await db.transaction().execute(async (trx) => {
       await lockPolls(trx, pollIds);
@@ -96,33 +90,8 @@ export function createVoteIngestProcessor({ db, publisher, keys, onCommitted, on
       return { changed: changes.length, lateFlags, states: await loadResults(trx, touched) };
     });
     if (lateFlags) onFlagged?.(FLAG_REASONS.velocity, lateFlags);
-    onCommitted?.(queued, changed);
+    onCommitted?.(job.data.votes, changed);
     if (states.size) await publishPollUpdates(publisher, keys, states.values()).catch(() => {});
-    return changed;
-  }
-
-  type Waiting = { votes: QueuedVote[]; done: (changed: number) => void; fail: (err: unknown) => void };
-  let waiting: Waiting[] = [];
-  let writing = false;
-  async function drain(): Promise<void> {
-    writing = true;
-    while (waiting.length) {
-      const group = waiting;
-      waiting = [];
-      try {
-        const changed = await write(group.flatMap((g) => g.votes));
-        for (const g of group) g.done(changed);
-      } catch (err) {
-        if (group.length === 1) group[0].fail(err);
-        else for (const g of group) await write(g.votes).then(g.done, g.fail);
-      }
-    }
-    writing = false;
-  }
-
-  return (job: Job<VoteBatchJob>): Promise<{ changed: number }> =>
-    new Promise((resolve, reject) => {
-      waiting.push({ votes: job.data.votes, done: (changed) => resolve({ changed }), fail: reject });
-      if (!writing) void drain();
-    });
+    return { changed };
+  };
 }

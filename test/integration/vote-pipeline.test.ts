@@ -128,42 +128,4 @@ describe('changeable votes', () => {
     const ranked = await stack.db.selectFrom('ranked_ballot_counts').selectAll().where('poll_id', '=', poll.poll_id).execute();
     expect(ranked.map((r) => [r.ranking, r.ballot_count])).toEqual([[[ids[2]], 1]]);
   });
-  it('jobs held during a write share the next transaction; a bad job in it fails alone', async () => {
-    const poll = await createPoll(stack);
-    const ids = poll.options.map((o) => o.option_id);
-    const publisher = createRedis(stack.config.REDIS_URL);
-    const transactions: number[] = [];
-    const process = createVoteIngestProcessor({
-      db: stack.db as any,
-      publisher,
-      keys: redisKeys(stack.config.REDIS_NAMESPACE),
-      onCommitted: (votes) => transactions.push(votes.length),
-    });
-    const vote = (voter: number, pollId = poll.poll_id): QueuedVote => ({
-      vote_id: randomUUID(), poll_id: pollId, voter_key: `u:${voter}`, voter_id: voter, voter_fingerprint: null, seq: 1,
-      allow_change: false, selected: [ids[voter % 3]], counted: [ids[voter % 3]], ranking: null, ratings: null,
-      ip: '10.0.0.1', user_agent: 'x', status: 'VALID', reasons: [], response_ms: null, accepted_at: Date.now(),
-    });
-    const job = (votes: QueuedVote[]) => ({ data: { votes } }) as Job<VoteBatchJob>;
-    // The first job's write is running when the next five arrive: they go in one transaction.
-    const first = process(job([vote(1)]));
-    const held = [2, 3, 4, 5, 6].map((v) => process(job([vote(v), vote(v + 10)])));
-    expect(await first).toEqual({ changed: 1 });
-    expect(await Promise.all(held)).toEqual(held.map(() => ({ changed: 10 })));
-    expect(transactions).toEqual([1, 10]);
-
-    // A job whose poll does not exist breaks the shared write: the others are written alone.
-    transactions.length = 0;
-    const blocker = process(job([vote(20)]));
-    const good = process(job([vote(21)]));
-    const bad = process(job([vote(22, 987_654_321)]));
-    await blocker;
-    await expect(good).resolves.toEqual({ changed: 1 });
-    await expect(bad).rejects.toThrow();
-    expect(transactions).toEqual([1, 1]);
-    publisher.disconnect();
-    const c = await countersAndRecount(stack.db, poll.poll_id);
-    expect(c.total).toBe(13);
-    expect(c.counters).toEqual(c.recount);
-  });
 });
