@@ -110,13 +110,13 @@ children.length = 0;
 await db.destroy();
 await deleteBenchNamespace(namespace);
 
-// The ceiling: a bare node:http server, same wrk settings, same run.
+// The ceiling: a bare node:http server, same wrk script and settings, same run.
 const noop = startRole('bench/noop-server.js', { PORT: '3199' }, 'noop');
 children.push(noop);
 await new Promise((r) => setTimeout(r, 500));
 const noopRes: WrkResult = await runWrk({
   url: 'http://127.0.0.1:3199',
-  script: path.join(projectRoot, 'bench/wrk-noop.lua'),
+  script,
   seconds: Number(opts['noop-seconds']),
   ...wrkOpts,
   args: voteArgs(poll),

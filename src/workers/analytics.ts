@@ -3,7 +3,6 @@ import type { Redis } from 'ioredis';
 import type { Kysely } from 'kysely';
 import { findAnalytics, upsertAnalytics, voteAggregates, votesPerBucket, votesPerOrigin, votesPerUserAgent } from '../db/analytics.js';
 import type { DB } from '../db/schema.js';
-import type { QueuedVote } from '../db/votes.js';
 import {
   completionRate,
   DEVICE_CLASSES,
@@ -42,14 +41,6 @@ export function rollupPolls(queue: Queue<AnalyticsRollupJob>, delayMs: number, l
     for (const pollId of new Set(pollIds)) {
       enqueueRollup(queue, pollId, delayMs).catch((err: Error) => log.warn({ pollId, err: err.message }, 'could not enqueue an analytics rollup'));
     }
-  };
-}
-
-/** The vote worker's `onCommitted` hook: a rollup for every poll a committed batch changed. */
-export function rollupAfterCommit(queue: Queue<AnalyticsRollupJob>, delayMs: number, log: Logger) {
-  const rollup = rollupPolls(queue, delayMs, log);
-  return (votes: QueuedVote[], changed: number): void => {
-    if (changed > 0) rollup(votes.map((v) => v.poll_id));
   };
 }
 

@@ -14,7 +14,7 @@ import { createQueue, createWorker } from './queue.js';
 import { createVoteIngestProcessor, VOTE_INGEST_QUEUE, type VoteBatchJob } from './vote-ingest.js';
 import { createVoteFlaggingProcessor, VOTE_FLAGGING_QUEUE, type FlagPrefixJob } from './vote-flagging.js';
 import { prom } from '../shared/metrics.js';
-import { ANALYTICS_QUEUE, createAnalyticsRollupProcessor, enqueueRollup, rollupAfterCommit, rollupPolls, type AnalyticsRollupJob } from './analytics.js';
+import { ANALYTICS_QUEUE, createAnalyticsRollupProcessor, enqueueRollup, rollupPolls, type AnalyticsRollupJob } from './analytics.js';
 import { createWorkerMetrics } from './metrics.js';
 import type { QueuedVote } from '../db/votes.js';
 
@@ -38,10 +38,11 @@ export async function startWorkers(config: Config, log: Logger, port = config.WO
     createQueue(name, { ...ctx, connection: countConnection }),
   );
   const workerMetrics = createWorkerMetrics(metrics, countedQueues);
-  const rollup = rollupAfterCommit(analyticsQueue, config.ANALYTICS_ROLLUP_DELAY_MS, log);
+  // Analytics follow every write that moved a poll's counts: vote batches and flagging jobs.
+  const rollup = rollupPolls(analyticsQueue, config.ANALYTICS_ROLLUP_DELAY_MS, log);
   const onCommitted = (votes: QueuedVote[], changed: number) => {
     workerMetrics.ingestCommitted(votes, changed);
-    rollup(votes, changed);
+    if (changed > 0) rollup(votes.map((v) => v.poll_id));
   };
   const onClosed = (pollId: number) => enqueueRollup(analyticsQueue, pollId, 0);
 
@@ -56,7 +57,7 @@ export async function startWorkers(config: Config, log: Logger, port = config.WO
   const workers: Worker[] = [
     createWorker<FlagPrefixJob>(
       VOTE_FLAGGING_QUEUE,
-      createVoteFlaggingProcessor({ db, publisher, keys, onFlagged, onCountsChanged: rollupPolls(analyticsQueue, config.ANALYTICS_ROLLUP_DELAY_MS, log) }),
+      createVoteFlaggingProcessor({ db, publisher, keys, onFlagged, onCountsChanged: rollup }),
       ctx,
       { concurrency: 2, lockDuration: config.WORKER_LOCK_MS, ...workerMetrics.hooks(VOTE_FLAGGING_QUEUE) },
     ),

@@ -71,8 +71,10 @@ export function createVoteFlaggingProcessor({ db, publisher, keys, onFlagged, on
       return { changes, flagged: rows.length, states: await loadResults(trx, touched) };
     });
     if (changes.length) onFlagged?.(reason, changes.length);
-    if (states.size) onCountsChanged?.([...states.keys()]);
-    if (states.size) await publishPollUpdates(publisher, keys, states.values()).catch(() => {});
+    if (states.size) {
+      onCountsChanged?.([...states.keys()]);
+      await publishPollUpdates(publisher, keys, states.values()).catch(() => {});
+    }
     return { flagged };
   };
 }

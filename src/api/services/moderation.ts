@@ -47,8 +47,10 @@ export function createModerationService({ db, publisher, keys, onReviewed, onCou
       const result = await reviewVote(db, voteId, decision, reviewerId, note);
       if (!result) throw notFound('No such vote');
       onReviewed?.(decision);
-      if (result.states.size) onCountsChanged?.([...result.states.keys()]);
-      if (result.states.size) await publishPollUpdates(publisher, keys, result.states.values()).catch(() => {});
+      if (result.states.size) {
+        onCountsChanged?.([...result.states.keys()]);
+        await publishPollUpdates(publisher, keys, result.states.values()).catch(() => {});
+      }
       return { ...result.outcome, decided_by: reviewerId, note };
     },
   };

@@ -101,14 +101,12 @@ export function createVoteAdmission(redis: Redis, opts: { pendingTtlMs: number; 
   const cmd = redis as unknown as AdmissionCommands;
 
   // A batch's votes are answered in the same tick: their claims are confirmed together, one
-  // command per poll (a poll's keys share a slot) and TTL instead of one per vote.
-  let toConfirm = new Map<string, string[]>();
+  // command per hash tag (a poll's keys share a slot) and TTL instead of one per vote.
+  let toConfirm = new Map<string, { ttlMs: number; keys: string[] }>();
   const flushConfirms = () => {
     const groups = toConfirm;
     toConfirm = new Map();
-    for (const [group, keys] of groups) {
-      cmd.confirmVoteClaims(keys.length, ...keys, group.slice(group.lastIndexOf('|') + 1)).catch(() => {});
-    }
+    for (const { ttlMs, keys } of groups.values()) cmd.confirmVoteClaims(keys.length, ...keys, ttlMs).catch(() => {});
   };
 
   return {
@@ -135,12 +133,10 @@ export function createVoteAdmission(redis: Redis, opts: { pendingTtlMs: number; 
      */
     confirm(voterKey: string, ttlMs: number): void {
       const group = `${voterKey.slice(voterKey.indexOf('{'), voterKey.indexOf('}') + 1)}|${ttlMs}`;
-      const keys = toConfirm.get(group);
-      if (keys) keys.push(voterKey);
-      else {
-        if (toConfirm.size === 0) setImmediate(flushConfirms);
-        toConfirm.set(group, [voterKey]);
-      }
+      if (toConfirm.size === 0) setImmediate(flushConfirms);
+      const pending = toConfirm.get(group);
+      if (pending) pending.keys.push(voterKey);
+      else toConfirm.set(group, { ttlMs, keys: [voterKey] });
     },
     release(voterKey: string, seq: string): Promise<unknown> {
       return cmd.releaseVoteClaim(voterKey, seq).catch(() => 0);

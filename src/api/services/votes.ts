@@ -45,6 +45,8 @@ export interface CastVoteInput {
 }
 
 const DAY_MS = 86_400_000;
+// Without a per-IP limiter nothing is refused: one settled promise for every such vote.
+const NOT_REFUSED: Promise<AppError | null> = Promise.resolve(null);
 
 // crypto.getRandomValues for every vote id costs more than the rest of the id: draw from a pool.
 const randomPool = Buffer.allocUnsafe(16 * 512);
@@ -131,24 +133,22 @@ export function createVoteService(deps: {
     // The per-IP limit and the admission go out together (one autopipelined round trip to
     // Redis); the limit's verdict still comes first. A submitted CAPTCHA is redeemed before
     // the admission, which needs to know whether it was solved.
-    const limit: Promise<unknown> = integrity.ipLimiter
-      ? integrity.ipLimiter.consume(`{${pollId}}:${groups.limitKey}`).then(() => null, (err: unknown) => err)
-      : Promise.resolve(null);
-    const limitError = async () => {
-      const err = await limit;
-      if (err === null) return null;
-      return err instanceof RateLimiterRes ? rateLimited(err.msBeforeNext / 1000) : unavailable();
-    };
+    const refusal: Promise<AppError | null> = integrity.ipLimiter
+      ? integrity.ipLimiter.consume(`{${pollId}}:${groups.limitKey}`).then(
+          () => null,
+          (err: unknown) => (err instanceof RateLimiterRes ? rateLimited(err.msBeforeNext / 1000) : unavailable()),
+        )
+      : NOT_REFUSED;
     let solved = false;
     if (body.captcha !== undefined) {
       try {
         solved = await integrity.captcha.redeem(body.captcha);
       } catch {
-        throw (await limitError()) ?? unavailable();
+        throw (await refusal) ?? unavailable();
       }
     }
     if (captchaMode === 'always' && !caller && !solved) {
-      throw (await limitError()) ?? (await captchaRequired(integrity.captcha, 'Solve the CAPTCHA to vote in this poll'));
+      throw (await refusal) ?? (await captchaRequired(integrity.captcha, 'Solve the CAPTCHA to vote in this poll'));
     }
 
     const admitting = admission.admit(
@@ -159,18 +159,21 @@ export function createVoteService(deps: {
       poll.allow_change_vote,
       captchaMode !== 'off' && !solved,
     );
-    const [limited, admitted] = await Promise.all([limitError(), admitting.catch(() => null)]);
+    const [limited, admitted] = await Promise.all([refusal, admitting.catch(() => null)]);
     if (admitted === null) throw limited ?? unavailable();
-    // The votes already in a crossed window are flagged by their own durable job.
-    const flagJobs = Promise.all(
-      admitted.crossed.map((i) =>
-        integrity.flagPrefix({ poll_id: pollId, prefix: prefixes[i], vote_ids: admitted.windowVoteIds, reason: FLAG_REASONS.velocity }),
-      ),
-    );
+    // The votes already in a crossed window are flagged by their own durable job. Whatever
+    // becomes of this vote, a failed flag job is logged, never turned into the vote's answer.
+    const flagJobs = admitted.crossed.length
+      ? Promise.all(
+          admitted.crossed.map((i) =>
+            integrity.flagPrefix({ poll_id: pollId, prefix: prefixes[i], vote_ids: admitted.windowVoteIds, reason: FLAG_REASONS.velocity }),
+          ),
+        ).then(() => {}, (err: unknown) => integrity.onFlagJobFailed?.(err))
+      : null;
     if (limited) {
       // Refused after all: free a new claim; a crossed window is flagged all the same.
       if (admitted.outcome === 'new') await admission.release(claimKey, admitted.seq);
-      await flagJobs.catch((err) => integrity.onFlagJobFailed?.(err));
+      await flagJobs;
       throw limited;
     }
     if (admitted.outcome === 'captcha') {
@@ -206,12 +209,10 @@ export function createVoteService(deps: {
     try {
       await batcher.submit(vote);
     } catch (err) {
-      flagJobs.catch(() => {});
       if (admitted.outcome === 'new') await admission.release(claimKey, admitted.seq);
       throw err instanceof AppError ? err : unavailable();
     }
-    // The vote is queued: a failed flag job must not turn it into a 503 (it is logged instead).
-    await flagJobs.catch((err) => integrity.onFlagJobFailed?.(err));
+    if (flagJobs) await flagJobs;
     for (const r of reasons) integrity.onFlagged?.(r, 1);
     // Whole minutes, so a batch's claims share one TTL and are confirmed together.
     const keepMs = Math.ceil(Math.max((poll.end_time ? poll.end_time.getTime() - now : 0) + 7 * DAY_MS, 90 * DAY_MS) / 60_000) * 60_000;
