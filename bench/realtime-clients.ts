@@ -76,7 +76,7 @@ function onMessage(i: number, data: Buffer): void {
 
 function open(i: number): Promise<void> {
   return new Promise((resolve) => {
-    const ws = new WebSocket(url, { perMessageDeflate: false });
+    const ws = new WebSocket(url, { perMessageDeflate: false, skipUTF8Validation: true });
     sockets[i] = ws;
     let opened = false;
     ws.on('open', () => {

@@ -99,13 +99,15 @@ async function startPipeline() {
     LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn',
   };
   const run = (file: string) => {
-    const child = spawn(process.execPath, [path.join(dist, 'src', file)], { env, stdio: ['ignore', 'inherit', 'inherit'] });
+    // BENCH_NODE_ARGS (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof") goes to every role started.
+    const nodeArgs = (process.env.BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean);
+    const child = spawn(process.execPath, [...nodeArgs, path.join(dist, 'src', file)], { env, stdio: ['ignore', 'inherit', 'inherit'] });
     started.push(child);
     return child;
   };
   const gateway = run('realtime/main.js');
-  run('api/main.js');
-  run('workers/main.js');
+  const apiRole = run('api/main.js');
+  const workers = run('workers/main.js');
   const apiUrl = `http://127.0.0.1:${apiPort}`;
   const wsUrl = `ws://127.0.0.1:${wsPort}`;
   const cleanup = async () => {
@@ -135,7 +137,7 @@ async function startPipeline() {
     await cleanup();
     throw err;
   }
-  return { apiUrl, wsUrl, databaseUrl, gatewayPid: gateway.pid!, cleanup };
+  return { apiUrl, wsUrl, databaseUrl, gatewayPid: gateway.pid!, rolePids: { api: apiRole.pid!, workers: workers.pid! }, cleanup };
 }
 
 async function stopStarted(): Promise<void> {
@@ -153,6 +155,19 @@ function procStats(pid: number): { cpuSeconds: number; rssMiB: number } {
   return { cpuSeconds: ticks / CLK_TCK, rssMiB: Number(rss) / 1024 };
 }
 const CLK_TCK = Number(execSync('getconf CLK_TCK').toString().trim()) || 100;
+
+/** CPU seconds the whole machine has been busy (all cores), from /proc/stat. */
+function machineBusySeconds(): number {
+  const [, user, nice, system, , , irq, softirq, steal] = readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).map(Number);
+  return (user + nice + system + irq + softirq + steal) / CLK_TCK;
+}
+const cpuOf = (pids: number[]) => pids.reduce((sum, pid) => {
+  try {
+    return sum + procStats(pid).cpuSeconds;
+  } catch {
+    return sum;
+  }
+}, 0);
 
 /** One value of the gateway's /metrics (the event-loop figures cover the time since the last scrape). */
 async function gatewayMetrics(httpUrl: string) {
@@ -186,7 +201,7 @@ function nextMessage<T>(child: ChildProcess, type: string, timeoutMs: number): P
 
 async function main() {
   const target = args['api-url'] && args['ws-url']
-    ? { apiUrl: args['api-url'], wsUrl: args['ws-url'], databaseUrl: config.DATABASE_URL, gatewayPid: Number(args['gateway-pid']) || 0, cleanup: async () => {} }
+    ? { apiUrl: args['api-url'], wsUrl: args['ws-url'], databaseUrl: config.DATABASE_URL, gatewayPid: Number(args['gateway-pid']) || 0, rolePids: {} as Record<string, number>, cleanup: async () => {} }
     : await startPipeline();
   const gatewayHttp = target.wsUrl.replace(/^ws/, 'http');
   const children: ChildProcess[] = [];
@@ -278,6 +293,14 @@ async function main() {
     const tally0 = await readTally();
     const sent0 = (await gatewayMetrics(gatewayHttp)).sent;
     const gw0 = target.gatewayPid ? procStats(target.gatewayPid) : null;
+    // Who else used the shared cores in the window: on 2 cores the gateway competes with all of them.
+    const roles: Record<string, number[]> = {
+      ...Object.fromEntries(Object.entries(target.rolePids).map(([k, pid]) => [k, [pid]])),
+      'clients (load)': clientProcs.map((c) => c.pid!),
+      'voter (load)': [voter.pid!],
+    };
+    const roles0 = Object.fromEntries(Object.entries(roles).map(([k, pids]) => [k, cpuOf(pids)]));
+    const busy0 = machineBusySeconds();
     for (const c of clientProcs) c.send({ type: 'start' });
     await new Promise((r) => setTimeout(r, SECONDS * 1000));
     // The window closes now for every client, however long the reads below take.
@@ -296,6 +319,8 @@ async function main() {
     const gwMetrics = await gatewayMetrics(gatewayHttp);
     const sent1 = gwMetrics.sent;
     const gw1 = target.gatewayPid ? procStats(target.gatewayPid) : null;
+    const roles1 = Object.fromEntries(Object.entries(roles).map(([k, pids]) => [k, cpuOf(pids)]));
+    const busy1 = machineBusySeconds();
     await sampler.end();
 
     const reports = await reportsPromise;
@@ -326,6 +351,8 @@ async function main() {
       console.log(`gateway RSS                  ${fmt(gw1.rssMiB)} MiB at the end, peak ${fmt(Math.max(peakRss, gw1.rssMiB))} MiB`);
       console.log(`gateway CPU                  ${fmt(((gw1.cpuSeconds - gw0.cpuSeconds) / seconds) * 100)} % of one core`);
     } else console.log('gateway RSS / CPU            n/a (pass --gateway-pid)');
+    console.log(`CPU of the others            ${Object.keys(roles).map((k) => `${k} ${fmt(((roles1[k] - roles0[k]) / seconds) * 100)}%`).join(', ')} (of one core)`);
+    console.log(`machine busy                 ${fmt(((busy1 - busy0) / seconds / os.cpus().length) * 100)} % of ${os.cpus().length} cores (PostgreSQL, Redis and the kernel's loopback TCP make up the rest)`);
     console.log(`gateway event-loop delay     p99 ${fmt(gwMetrics.loopP99Ms)} ms, max ${fmt(gwMetrics.loopMaxMs)} ms`);
     console.log(`load-generator loop delay    max ${fmt(max(reports.map((r) => r.loopMaxMs)))} ms (client processes)`);
   } finally {

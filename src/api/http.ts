@@ -111,6 +111,24 @@ export function trustProxySetting(raw: string | undefined): boolean | number | s
   return raw;
 }
 
+/**
+ * The trust-proxy rule with its verdict on the connecting peer (hop 0) remembered: peers are a
+ * few load balancers, and parsing their address again on every vote is a measurable share of it.
+ */
+export function rememberPeerTrust(trust: (addr: string, i: number) => boolean): (addr: string, i: number) => boolean {
+  const peers = new Map<string, boolean>();
+  return (addr, i) => {
+    if (i !== 0) return trust(addr, i);
+    let trusted = peers.get(addr);
+    if (trusted === undefined) {
+      if (peers.size >= 1024) peers.clear();
+      trusted = trust(addr, 0);
+      peers.set(addr, trusted);
+    }
+    return trusted;
+  };
+}
+
 /** The client address per the trust-proxy rule, with IPv4-mapped IPv6 shown as IPv4. */
 export function clientIp(req: IncomingMessage, trust: (addr: string, i: number) => boolean): string {
   let ip = proxyaddr(req, trust);

@@ -19,7 +19,7 @@ import { createAnalyticsService } from './services/analytics.js';
 import { createApp } from './app.js';
 import { createApiMetrics } from './metrics.js';
 import { createAuthenticator } from './auth.js';
-import { trustProxySetting } from './http.js';
+import { rememberPeerTrust, trustProxySetting } from './http.js';
 import { pollsRouter } from './routes/polls.js';
 import { resultsRouter } from './routes/results.js';
 import { createVoteRoute } from './routes/votes.js';
@@ -159,7 +159,7 @@ export async function startApi(config: Config, log: Logger, port = config.PORT):
   const voteRoute = createVoteRoute({
     castVote,
     authenticate,
-    trust: app.get('trust proxy fn'),
+    trust: rememberPeerTrust(app.get('trust proxy fn')),
     log,
     countryHeader: config.GEO_COUNTRY_HEADER,
     onResult(status, code, changed, startedAt) {

@@ -1,0 +1,42 @@
+import type { IncomingMessage } from 'node:http';
+import proxyaddr from 'proxy-addr';
+import { describe, expect, it } from 'vitest';
+import { clientIp, rememberPeerTrust } from '../../src/api/http.js';
+
+const request = (peer: string, forwardedFor?: string) =>
+  ({ socket: { remoteAddress: peer }, connection: { remoteAddress: peer }, headers: forwardedFor ? { 'x-forwarded-for': forwardedFor } : {} }) as unknown as IncomingMessage;
+
+describe('clientIp with the peer verdict remembered', () => {
+  const loopback = proxyaddr.compile('loopback');
+
+  it('answers as the plain rule does, call after call', () => {
+    const trust = rememberPeerTrust(loopback);
+    const cases: Array<[string, string | undefined, string]> = [
+      ['::ffff:127.0.0.1', '203.0.113.7', '203.0.113.7'],
+      ['::ffff:127.0.0.1', '203.0.113.8', '203.0.113.8'],
+      ['::ffff:10.0.0.1', '203.0.113.7', '10.0.0.1'],
+      ['127.0.0.1', '198.51.100.1, 127.0.0.1', '198.51.100.1'],
+      ['127.0.0.1', '127.0.0.1, 198.51.100.2', '198.51.100.2'],
+      ['::1', undefined, '::1'],
+      ['::ffff:10.0.0.1', '203.0.113.9', '10.0.0.1'],
+    ];
+    for (let round = 0; round < 2; round++) {
+      for (const [peer, xff, expected] of cases) {
+        expect(clientIp(request(peer, xff), trust)).toBe(expected);
+        expect(clientIp(request(peer, xff), loopback)).toBe(expected);
+      }
+    }
+  });
+
+  it('asks the rule once per peer, and every time for forwarded hops', () => {
+    const calls: Array<[string, number]> = [];
+    const trust = rememberPeerTrust((addr, i) => {
+      calls.push([addr, i]);
+      return loopback(addr, i);
+    });
+    // proxy-addr reads the chain from the peer outwards and never asks about its last entry.
+    for (let n = 1; n <= 3; n++) clientIp(request('::ffff:127.0.0.1', `198.51.100.1, 203.0.113.${n}`), trust);
+    expect(calls.filter(([, i]) => i === 0)).toEqual([['::ffff:127.0.0.1', 0]]);
+    expect(calls.filter(([, i]) => i > 0)).toEqual([['203.0.113.1', 1], ['203.0.113.2', 1], ['203.0.113.3', 1]]);
+  });
+});
