@@ -21,7 +21,7 @@ import pg from 'pg';
 import { createDb } from '../src/db/client.js';
 import { createDatabaseIfMissing, migrateToLatest } from '../src/db/migrate.js';
 import { loadConfig } from '../src/shared/config.js';
-import { createRedis } from '../src/shared/redis.js';
+import { createRedis, deleteNamespace } from '../src/shared/redis.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -112,14 +112,7 @@ async function startPipeline() {
   const wsUrl = `ws://127.0.0.1:${wsPort}`;
   const cleanup = async () => {
     const redis = createRedis(onLoopback(config.REDIS_URL));
-    for (const pattern of [`${namespace}:*`, `{${namespace}:polls}*`]) {
-      let cursor = '0';
-      do {
-        const [next, keys] = await redis.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
-        if (keys.length) await redis.unlink(...keys);
-        cursor = next;
-      } while (cursor !== '0');
-    }
+    await deleteNamespace(redis, namespace);
     redis.disconnect();
     const admin = new pg.Client({ connectionString: Object.assign(new URL(databaseUrl), { pathname: '/postgres' }).toString() });
     await admin.connect();

@@ -1,4 +1,4 @@
-import { createHash, randomFillSync } from 'node:crypto';
+import { hash, randomFillSync } from 'node:crypto';
 import { v7 as uuidv7 } from 'uuid';
 import type { RateLimiterRedis } from 'rate-limiter-flexible';
 import { RateLimiterRes } from 'rate-limiter-flexible';
@@ -61,7 +61,7 @@ function random16(): Uint8Array {
 
 /** The anonymous voter's identity: a hash of poll, address, browser and client fingerprint. */
 export function anonymousVoterKey(pollId: number, ip: string, userAgent: string, fingerprint = ''): string {
-  return 'f:' + createHash('sha256').update(`${pollId}\n${ip}\n${userAgent}\n${fingerprint}`).digest('base64url').slice(0, 32);
+  return 'f:' + hash('sha256', `${pollId}\n${ip}\n${userAgent}\n${fingerprint}`, 'base64url').slice(0, 32);
 }
 
 /** `428 CAPTCHA_REQUIRED` with a fresh challenge to solve. */
