@@ -1,6 +1,6 @@
 import express, { type NextFunction, type Request, type Response } from 'express';
 import type { Histogram, Registry } from 'prom-client';
-import { errorBody } from '../shared/errors.js';
+import { errorBody, validationError } from '../shared/errors.js';
 import type { Logger } from '../shared/logger.js';
 import { checkReady } from '../shared/ops-server.js';
 import type { Authenticate } from './auth.js';
@@ -45,6 +45,15 @@ export function createApp(deps: AppDeps) {
   });
 
   app.use('/api', express.json({ limit: '64kb' }));
+  app.use('/api', (req: Request, _res: Response, next: NextFunction) => {
+    // A body that is not JSON would otherwise read as no fields at all: a PATCH would "succeed" changing nothing.
+    const hasBody = req.headers['transfer-encoding'] !== undefined || Number(req.headers['content-length'] ?? 0) > 0;
+    if (hasBody && req.body === undefined) {
+      req.resume();
+      return next(validationError('Content-Type must be application/json'));
+    }
+    next();
+  });
   app.use('/api', async (req: Request, res: Response, next: NextFunction) => {
     try {
       res.locals.caller = await deps.authenticate(req.headers.authorization);

@@ -41,13 +41,19 @@ export function toAppError(err: unknown, log: Logger): AppError {
   return new AppError(500, 'INTERNAL', 'Something went wrong on our side');
 }
 
+/** The field an issue is about: its path, and for unknown keys the (first) key itself. */
+function issueField(issue: z.core.$ZodIssue): string {
+  const path = issue.code === 'unrecognized_keys' ? [...issue.path, issue.keys[0]] : issue.path;
+  return path.map(String).join('.');
+}
+
 /** A zod failure as VALIDATION_ERROR naming the first offending field. */
 export function zodToValidationError(err: z.ZodError): AppError {
   const first = err.issues[0];
-  const field = first?.path.join('.') || undefined;
+  const field = first ? issueField(first) || undefined : undefined;
   return validationError(field ? `${field}: ${first.message}` : first?.message ?? 'Invalid input', {
     field,
-    issues: err.issues.slice(0, 10).map((i) => ({ field: i.path.join('.'), message: i.message })),
+    issues: err.issues.slice(0, 10).map((i) => ({ field: issueField(i), message: i.message })),
   });
 }
 

@@ -153,7 +153,10 @@ export async function startRealtime(config: Config, log: Logger, port = config.R
     }
     const viewer: Viewer = { caller, key: params.get('key') ?? undefined };
     const refusal = refusalFor(await access.get(pollId), viewer);
-    return refusal ?? { pollId, viewer };
+    if (refusal) return refusal;
+    // Without the subscriber no snapshot would come and no update follow: say so rather than hang.
+    if (subscriber.status !== 'ready') return { code: 1011, reason: 'UNAVAILABLE' };
+    return { pollId, viewer };
   }
 
   const wss = new WebSocketServer({ noServer: true, maxPayload: MAX_CLIENT_FRAME_BYTES, perMessageDeflate: false, clientTracking: false });

@@ -56,10 +56,17 @@ export async function closePoll(deps: PollChangeDeps, pollId: number, from: Poll
   return row;
 }
 
+// The close is scheduled inside the transaction that activates the poll, so a job due at once can
+// run before that commit: for this long after scheduling, a poll not (yet) active is retried.
+const UNCOMMITTED_GRACE_MS = 30_000;
+
 /** Closes a poll whose end time has come; a moved end time has its own job, so this one does nothing. */
 export function createPollLifecycleProcessor(deps: PollChangeDeps) {
   return async (job: Job<CloseAtEndJob>): Promise<{ closed: boolean }> => {
     const found = await findPoll(deps.db, job.data.poll_id);
+    if ((!found || found.poll.status === 'DRAFT') && Date.now() - job.timestamp < UNCOMMITTED_GRACE_MS) {
+      throw new Error(`poll ${job.data.poll_id} is not active yet; its transaction may still be committing`);
+    }
     if (!found || found.poll.status !== 'ACTIVE' || !found.poll.end_time) return { closed: false };
     if (found.poll.end_time.getTime() > Date.now()) return { closed: false };
     return { closed: (await closePoll(deps, job.data.poll_id, ['ACTIVE'])) !== null };

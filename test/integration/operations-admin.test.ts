@@ -53,8 +53,9 @@ describe('/admin/queues', () => {
     expect(page.headers.get('content-type')).toMatch(/text\/html/);
     expect((await get('/admin/queues', `Bearer ${await tokenFor(7, { role: 'admin' })}`)).status).toBe(200);
     const user = await get('/admin/queues', `Bearer ${await tokenFor(8)}`);
-    expect(user.status).toBe(403);
-    expect((await user.json()).error.code).toBe('FORBIDDEN');
+    expect(user.status).toBe(401);
+    expect(user.headers.get('www-authenticate')).toMatch(/^Basic /);
+    expect((await user.json()).error.code).toBe('AUTH_REQUIRED');
     expect((await get('/admin/queues', 'Bearer not.a.token')).status).toBe(401);
   });
 

@@ -5,12 +5,15 @@ import path from 'node:path';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { ensureBackingServices } from '../../src/shared/startup.js';
-import { call, createPoll, eventually, freePort, type Stack, startStack } from '../helpers/stack.js';
+import type { RealtimeHandle } from '../../src/realtime/gateway.js';
+import { startRealtime, watch } from '../helpers/realtime.js';
+import { call, createPoll, eventually, freePort, type Stack, startStack, tokenFor } from '../helpers/stack.js';
 
 let port: number;
 let dir: string;
 let redis: ChildProcess | null = null;
 let stack: Stack;
+let gateway: RealtimeHandle;
 
 /** A private Redis that fsyncs every write to its append-only file, so a kill loses nothing. */
 async function startRedis(): Promise<void> {
@@ -41,9 +44,11 @@ beforeAll(async () => {
   dir = mkdtempSync(path.join(tmpdir(), 'polls-redis-'));
   await startRedis();
   stack = await startStack({ env: { REDIS_URL: `redis://127.0.0.1:${port}`, TRUST_PROXY: 'loopback', FRAUD_DEFENCES: 'off' } });
+  gateway = await startRealtime(stack.config);
 });
 afterAll(async () => {
   if (!redis) await startRedis().catch(() => {});
+  await gateway?.close();
   await stack?.close();
   if (redis) await killRedis();
   rmSync(dir, { recursive: true, force: true });
@@ -76,6 +81,7 @@ describe('startup checks', () => {
 describe('Redis goes away and comes back', () => {
   it('readiness drops to 503, votes get 503 UNAVAILABLE (never 202), and nothing accepted is lost', async () => {
     const poll = await createPoll(stack);
+    const draft = await createPoll(stack, { status: 'DRAFT', end_time: new Date(Date.now() + 3_600_000).toISOString() });
     const option = poll.options[0].option_id;
     for (let i = 1; i <= 20; i++) expect((await vote(poll.poll_id, option, `10.20.0.${i}`)).status).toBe(202);
     await eventually(async () => (await total(poll.poll_id)) === 20, 15_000, '20 counted');
@@ -94,6 +100,20 @@ describe('Redis goes away and comes back', () => {
       expect(refused.status).toBe(503);
       expect(refused.body.error.code).toBe('UNAVAILABLE');
     }
+    // A poll that would need its close scheduled is not created, or published, half-way.
+    const owner = await tokenFor(1);
+    const soon = new Date(Date.now() + 60_000).toISOString();
+    const mine = async () => (await call(stack, 'GET', '/api/v1/polls?creator=me&limit=100', { token: owner })).body.items.length as number;
+    const before = await mine();
+    const body = { question: 'During the outage?', poll_type: 'SINGLE_CHOICE', options: [{ text: 'a' }, { text: 'b' }], status: 'ACTIVE', end_time: soon };
+    const created = await call(stack, 'POST', '/api/v1/polls', { token: owner, body });
+    expect({ status: created.status, code: created.body.error?.code }).toEqual({ status: 503, code: 'UNAVAILABLE' });
+    const published = await call(stack, 'POST', `/api/v1/polls/${draft.poll_id}/publish`, { token: owner });
+    expect({ status: published.status, code: published.body.error?.code }).toEqual({ status: 503, code: 'UNAVAILABLE' });
+    expect(await mine()).toBe(before);
+    expect((await call(stack, 'GET', `/api/v1/polls/${draft.poll_id}`, { token: owner })).body.status).toBe('DRAFT');
+    // A watcher is told at once that live results are unavailable, not left waiting for a snapshot.
+    expect(await watch(gateway, { poll_id: poll.poll_id }).ended).toMatchObject({ code: 1011 });
 
     await startRedis();
     await eventually(async () => (await readyz(stack.url)) === 200, 15_000, 'API ready again');
@@ -107,5 +127,9 @@ describe('Redis goes away and comes back', () => {
     // The 503s accepted nothing: those voters can vote now, once.
     expect((await vote(poll.poll_id, option, '10.21.0.1')).status).toBe(202);
     await eventually(async () => (await total(poll.poll_id)) === 21 + accepted, 15_000, 'late voter counted');
+    // And the gateway serves watchers again.
+    const back = watch(gateway, { poll_id: poll.poll_id });
+    expect((await back.waitFor((m) => m.type === 'results')).total_votes).toBe(21 + accepted);
+    back.close();
   });
 });

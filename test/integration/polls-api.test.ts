@@ -1,4 +1,6 @@
+import type { Job } from 'bullmq';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createPollLifecycleProcessor, type CloseAtEndJob } from '../../src/workers/poll-lifecycle.js';
 import { call, createPoll, eventually, startStack, tokenFor, type Stack } from '../helpers/stack.js';
 
 let stack: Stack;
@@ -31,8 +33,9 @@ describe('create', () => {
       [{ ...valid, question: '' }, 'question'],
       [{ ...valid, poll_type: 'BEST_OF' }, 'poll_type'],
       [{ ...valid, options: [{ text: 'only' }] }, 'options'],
-      [{ ...valid, options: [{ text: 'a', colour: 'red' }, { text: 'b' }] }, undefined],
-      [{ ...valid, extra: 1 }, undefined],
+      [{ ...valid, options: [{ text: 'a', colour: 'red' }, { text: 'b' }] }, 'options.0.colour'],
+      [{ ...valid, extra: 1 }, 'extra'],
+      [{ ...valid, settings: { captcha: 'off', shade: 'blue' } }, 'settings.shade'],
       [{ ...valid, end_time: 'tomorrow' }, 'end_time'],
       [{ ...valid, status: 'CLOSED' }, 'status'],
       [{ ...valid, settings: { rating_min: 5, rating_max: 1 } }, 'settings.rating_min'],
@@ -46,6 +49,8 @@ describe('create', () => {
       if (field) expect(res.body.error.field).toBe(field);
     }
     expectError(await call(stack, 'POST', '/api/v1/polls', { raw: '{"question":', token: owner }), 400, 'VALIDATION_ERROR');
+    const notJson = { raw: JSON.stringify(valid), token: owner, headers: { 'content-type': 'text/plain' } };
+    expectError(await call(stack, 'POST', '/api/v1/polls', notJson), 400, 'VALIDATION_ERROR');
     expectError(await call(stack, 'POST', '/api/v1/polls', { raw: JSON.stringify({ ...valid, question: 'x'.repeat(70_000) }), token: owner }), 413, 'PAYLOAD_TOO_LARGE');
   });
   it('returns the Poll with defaults', async () => {
@@ -132,8 +137,14 @@ describe('edit, publish, close', () => {
   it('an ACTIVE poll changes only end_time and show_results_before_close', async () => {
     const poll = await createPoll(stack);
     expectError(await call(stack, 'PATCH', `/api/v1/polls/${poll.poll_id}`, { token: owner, body: { question: 'x' } }), 400, 'VALIDATION_ERROR');
-    expectError(await call(stack, 'PATCH', `/api/v1/polls/${poll.poll_id}`, { token: owner, body: { settings: { max_choices: 2 } } }), 400, 'VALIDATION_ERROR');
+    const setting = await call(stack, 'PATCH', `/api/v1/polls/${poll.poll_id}`, { token: owner, body: { settings: { max_choices: 2 } } });
+    expectError(setting, 400, 'VALIDATION_ERROR');
+    expect(setting.body.error.field).toBe('settings.max_choices');
+    // A body that is not JSON is refused, not read as "no changes".
     const end = new Date(Date.now() + 3_600_000).toISOString();
+    const plain = await call(stack, 'PATCH', `/api/v1/polls/${poll.poll_id}`, { token: owner, raw: JSON.stringify({ end_time: end }), headers: { 'content-type': 'text/plain' } });
+    expectError(plain, 400, 'VALIDATION_ERROR');
+    expect((await call(stack, 'GET', `/api/v1/polls/${poll.poll_id}`)).body.end_time).toBeNull();
     const res = await call(stack, 'PATCH', `/api/v1/polls/${poll.poll_id}`, { token: owner, body: { end_time: end, settings: { show_results_before_close: false } } });
     expect(res.status).toBe(200);
     expect(res.body.end_time).toBe(end);
@@ -162,6 +173,16 @@ describe('edit, publish, close', () => {
     const res = await call(stack, 'POST', '/api/v1/polls', { token: owner, body: { ...valid, question: 'x'.repeat(70_000) } });
     expectError(res, 413, 'PAYLOAD_TOO_LARGE');
     expect(res.body.error.message).toContain(String(64 * 1024));
+  });
+  it('a poll ending moments after it is created still closes', async () => {
+    const poll = await createPoll(stack, { end_time: new Date(Date.now() + 150).toISOString() });
+    await eventually(async () => (await call(stack, 'GET', `/api/v1/polls/${poll.poll_id}`)).body.status === 'CLOSED', 10_000, 'closed at its end time');
+  });
+  it('a close job that finds no active poll retries while the poll may still be committing, then lets go', async () => {
+    const close = createPollLifecycleProcessor({ db: stack.db, publisher: null as never, keys: null as never });
+    const job = (ageMs: number) => ({ data: { poll_id: 2_000_000_000, end_time: new Date().toISOString() }, timestamp: Date.now() - ageMs }) as Job<CloseAtEndJob>;
+    await expect(close(job(0))).rejects.toThrow(/not active yet/);
+    await expect(close(job(120_000))).resolves.toEqual({ closed: false });
   });
   it('moving end_time earlier closes the poll at the new time', async () => {
     const poll = await createPoll(stack, { end_time: new Date(Date.now() + 3_600_000).toISOString() });

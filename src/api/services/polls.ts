@@ -78,9 +78,12 @@ export function createPollService(deps: { db: Kysely<DB>; publisher: Redis; keys
     return found;
   }
 
-  async function afterChange(p: PollWithOptions) {
-    if (p.poll.status === 'ACTIVE' && p.poll.end_time) await scheduleAutoClose(lifecycle, p.poll.poll_id, p.poll.end_time);
-    await announcePollChange(deps, p.poll.poll_id).catch(() => {});
+  /**
+   * Schedules the close of an active poll with an end time. Called inside the transaction that
+   * makes it so: when Redis cannot take the job, nothing is committed and the answer is 503.
+   */
+  async function scheduleCloseOf(poll: PollWithOptions['poll']) {
+    if (poll.status === 'ACTIVE' && poll.end_time) await scheduleAutoClose(lifecycle, poll.poll_id, poll.end_time);
   }
 
   return {
@@ -91,8 +94,8 @@ export function createPollService(deps: { db: Kysely<DB>; publisher: Redis; keys
       if (body.visibility === 'ORGANIZATION' && caller.orgId === null) {
         throw validationError('ORGANIZATION polls need a token with an "org" claim', { field: 'visibility' });
       }
-      const created = await db.transaction().execute((trx) =>
-        insertPoll(
+      const created = await db.transaction().execute(async (trx) => {
+        const inserted = await insertPoll(
           trx,
           {
             creator_id: caller.userId,
@@ -110,9 +113,10 @@ export function createPollService(deps: { db: Kysely<DB>; publisher: Redis; keys
             tiebreak_seed: randomBytes(32).toString('hex'),
           },
           body.options.map((o) => ({ text: o.text, image_url: o.image_url ?? null })),
-        ),
-      );
-      if (created.poll.status === 'ACTIVE' && created.poll.end_time) await scheduleAutoClose(lifecycle, created.poll.poll_id, created.poll.end_time);
+        );
+        await scheduleCloseOf(inserted.poll);
+        return inserted;
+      });
       return toPollResponse(created, caller);
     },
 
@@ -147,7 +151,8 @@ export function createPollService(deps: { db: Kysely<DB>; publisher: Redis; keys
         if (!locked || locked.poll.status !== poll.status) throw new AppError(409, 'CONFLICT', 'The poll changed meanwhile; try again');
         if (poll.status === 'ACTIVE') {
           const { end_time, settings, ...rest } = body;
-          const other = Object.keys(rest)[0] ?? Object.keys(settings ?? {}).find((k) => k !== 'show_results_before_close');
+          const otherSetting = Object.keys(settings ?? {}).find((k) => k !== 'show_results_before_close');
+          const other = Object.keys(rest)[0] ?? (otherSetting && `settings.${otherSetting}`);
           if (other) throw validationError(`${other} cannot be changed once the poll is ACTIVE`, { field: other });
           if (end_time !== undefined) {
             checkEndInFuture(end_time);
@@ -157,6 +162,7 @@ export function createPollService(deps: { db: Kysely<DB>; publisher: Redis; keys
             ? undefined
             : { ...poll.settings, show_results_before_close: settings.show_results_before_close };
           const row = await updatePoll(trx, pollId, { end_time, settings: nextSettings });
+          if (end_time !== undefined) await scheduleCloseOf(row);
           return { poll: row, options: locked.options };
         }
         const pollType = body.poll_type ?? poll.poll_type;
@@ -185,7 +191,7 @@ export function createPollService(deps: { db: Kysely<DB>; publisher: Redis; keys
         });
         return { poll: row, options: options ? await replaceOptions(trx, pollId, options) : locked.options };
       });
-      await afterChange(updated);
+      await announcePollChange(deps, pollId).catch(() => {});
       return toPollResponse(updated, caller);
     },
 
@@ -193,11 +199,14 @@ export function createPollService(deps: { db: Kysely<DB>; publisher: Redis; keys
       const current = await loadManaged(pollId, caller);
       if (current.poll.status !== 'DRAFT') throw new AppError(409, 'POLL_NOT_DRAFT', 'Only a DRAFT poll can be published');
       checkEndInFuture(current.poll.end_time);
-      const row = await transitionPoll(db, pollId, ['DRAFT'], 'ACTIVE');
+      const row = await db.transaction().execute(async (trx) => {
+        const published = await transitionPoll(trx, pollId, ['DRAFT'], 'ACTIVE');
+        if (published) await scheduleCloseOf(published);
+        return published;
+      });
       if (!row) throw new AppError(409, 'POLL_NOT_DRAFT', 'Only a DRAFT poll can be published');
-      const updated = { poll: row, options: current.options };
-      await afterChange(updated);
-      return toPollResponse(updated, caller);
+      await announcePollChange(deps, pollId).catch(() => {});
+      return toPollResponse({ poll: row, options: current.options }, caller);
     },
 
     async close(pollId: number, caller: Principal | null) {
