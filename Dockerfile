@@ -14,6 +14,8 @@ ENV NODE_ENV=production
 WORKDIR /app
 COPY --from=build /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist
+# The web pages' HTML, CSS and JS: served as they are, found beside package.json.
+COPY web ./web
 COPY package.json ./
 USER node
 CMD ["node", "dist/src/api/main.js"]

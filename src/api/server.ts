@@ -30,6 +30,7 @@ import { RateLimiterRedis } from 'rate-limiter-flexible';
 import { createVoteFlaggingQueue } from '../workers/vote-flagging.js';
 import { captchaRouter } from './routes/captcha.js';
 import { moderationRouter } from './routes/moderation.js';
+import { pagesRouter } from './routes/pages.js';
 import { createCaptcha } from './services/captcha.js';
 import { createModerationService } from './services/moderation.js';
 import { createVoteAdmission } from './services/vote-admission.js';
@@ -154,6 +155,7 @@ export async function startApi(config: Config, log: Logger, port = config.PORT):
       ['/api/v1/captcha', captchaRouter({ captcha })],
       ['/api/v1/admin', moderationRouter({ moderation })],
       ...(board ? [[ADMIN_BOARD_PATH, board] as [string, typeof board]] : []),
+      ['/', pagesRouter({ publicRealtimeUrl: config.PUBLIC_REALTIME_URL, realtimePort: config.REALTIME_PORT })],
     ],
   });
   const voteRoute = createVoteRoute({

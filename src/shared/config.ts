@@ -40,7 +40,15 @@ const schema = z.object({
   // Where a trusted CDN sets the visitor's country (e.g. cf-ipcountry); unset = offline IP database.
   GEO_COUNTRY_HEADER: z.string().regex(/^[A-Za-z0-9-]*$/).transform((h) => h.toLowerCase() || undefined).optional(),
   CORS_ORIGINS: z.string().default('*'),
+  // '*' lets the API's own pages (another port, so another origin) watch live results out of the
+  // box. A list must name the pages' origin too, e.g. https://polls.example.
   WS_ALLOWED_ORIGINS: z.string().default('*'),
+  // The gateway's /ws URL as browsers reach it (e.g. wss://live.example/ws); empty = the page's
+  // own host name on REALTIME_PORT. Handed to the web pages in a <meta> tag.
+  PUBLIC_REALTIME_URL: z
+    .string()
+    .default('')
+    .refine((u) => u === '' || (URL.canParse(u) && /^wss?:$/.test(new URL(u).protocol)), 'must be empty or a ws:// or wss:// URL'),
   // Abuse guard; a load test from one address raises it.
   WS_MAX_CONNECTIONS_PER_IP: int(50),
   // A peer that misses one ping interval's pong is dropped.
