@@ -137,8 +137,14 @@ export function rememberPeerTrust(trust: (addr: string, i: number) => boolean): 
 
 /** The client address per the trust-proxy rule, with IPv4-mapped IPv6 shown as IPv4. */
 export function clientIp(req: IncomingMessage, trust: (addr: string, i: number) => boolean): string {
-  let ip = proxyaddr(req, trust);
+  let ip = withoutZone(proxyaddr(req, trust));
   // A forwarded entry that is not an address (a broken or hostile proxy) must not become one.
-  if (isIP(ip) === 0) ip = req.socket.remoteAddress ?? '0.0.0.0';
+  if (isIP(ip) === 0) ip = withoutZone(req.socket.remoteAddress ?? '0.0.0.0');
   return ip.startsWith('::ffff:') && ip.includes('.') ? ip.slice(7) : ip;
+}
+
+/** `fe80::1%eth0` as `fe80::1`: the zone names one of our interfaces, not the client, and PostgreSQL's inet refuses it. */
+function withoutZone(ip: string): string {
+  const zone = ip.indexOf('%');
+  return zone < 0 ? ip : ip.slice(0, zone);
 }

@@ -1,4 +1,4 @@
-import { Queue, Worker, type Job, type JobsOptions, type Processor } from 'bullmq';
+import { Queue, UnrecoverableError, Worker, type Job, type JobsOptions, type Processor } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Logger } from '../shared/logger.js';
 
@@ -16,6 +16,14 @@ const DEFAULT_JOB_OPTIONS: JobsOptions = {
   // Failed jobs stay for inspection in Bull Board; nothing is dropped silently.
   removeOnFail: false,
 };
+
+/**
+ * For jobs that carry accepted work (votes, flags, a poll's close): retried until they succeed,
+ * backing off to at most MAX_BACKOFF_MS, so an outage of any length loses nothing. A job that
+ * can never succeed throws UnrecoverableError and waits in the failed set for a human.
+ */
+export const UNTIL_DONE: JobsOptions = { attempts: Number.MAX_SAFE_INTEGER, backoff: { type: 'capped', delay: 500 } };
+const MAX_BACKOFF_MS = 30_000;
 
 /** A queue with the project's defaults: retries with backoff, bounded completed history. */
 export function createQueue<T>(name: string, ctx: QueueContext, defaults: JobsOptions = {}): Queue<T> {
@@ -48,11 +56,13 @@ export function createWorker<T>(
     prefix: ctx.prefix,
     stalledInterval: Math.max(1000, Math.floor((workerOpts.lockDuration ?? 30_000) / 2)),
     maxStalledCount: 10,
+    // The 'capped' backoff of UNTIL_DONE: exponential, never longer than MAX_BACKOFF_MS.
+    settings: { backoffStrategy: (attemptsMade: number) => Math.min(MAX_BACKOFF_MS, 500 * 2 ** Math.max(0, attemptsMade - 1)) },
     ...workerOpts,
   });
   worker.on('completed', (job) => onCompleted?.(job));
   worker.on('failed', (job, err) => {
-    const final = !job || job.attemptsMade >= (job.opts.attempts ?? 1);
+    const final = !job || err instanceof UnrecoverableError || job.attemptsMade >= (job.opts.attempts ?? 1);
     if (final) ctx.logger.error({ queue: name, jobId: job?.id, err: err.message }, 'job failed for good');
     else ctx.logger.warn({ queue: name, jobId: job?.id, err: err.message }, 'job failed, will retry');
     onFailed?.(job, err, final);

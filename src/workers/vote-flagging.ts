@@ -8,13 +8,13 @@ import type { DB, VoteStatus } from '../db/schema.js';
 import type { QueuedVote } from '../db/votes.js';
 import { publishPollUpdates } from '../shared/poll-updates.js';
 import type { RedisKeys } from '../shared/redis-keys.js';
-import { createQueue, type QueueContext } from './queue.js';
+import { createQueue, UNTIL_DONE, type QueueContext } from './queue.js';
 
 export const VOTE_FLAGGING_QUEUE = 'vote-flagging';
 
 /** The flagging queue, with retries enough to outlast a short database outage. */
 export function createVoteFlaggingQueue(ctx: QueueContext) {
-  return createQueue<FlagPrefixJob>(VOTE_FLAGGING_QUEUE, ctx, { attempts: 20 });
+  return createQueue<FlagPrefixJob>(VOTE_FLAGGING_QUEUE, ctx, UNTIL_DONE);
 }
 
 /** A prefix crossed its velocity limit: these votes of its window become SUSPICIOUS. */

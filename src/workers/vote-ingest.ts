@@ -1,4 +1,4 @@
-import type { Job, Queue } from 'bullmq';
+import { UnrecoverableError, type Job, type Queue } from 'bullmq';
 import type { Kysely } from 'kysely';
 import type { Redis } from 'ioredis';
 import { applyBallotChanges, lockPolls } from '../db/ballots.js';
@@ -73,14 +73,21 @@ export interface VoteIngestDeps {
   onFlagged?: (reason: string, count: number) => void;
 }
 
+/** PostgreSQL refused the rows themselves (class 22 data exception, 23 integrity): the same rows can never go in. */
+function isDataError(err: unknown): boolean {
+  const code = (err as { code?: unknown } | null)?.code;
+  return typeof code === 'string' && (code.startsWith('22') || code.startsWith('23'));
+}
+
 /**
  * Writes one batch in one transaction: votes upserted, then every counter moved by what the
  * upsert actually changed. A replay of the same job changes nothing, so at-least-once
- * delivery counts each vote exactly once. Counts are published after commit.
+ * delivery counts each vote exactly once. Counts are published after commit. A batch that
+ * PostgreSQL refuses as data is halved until the vote it refuses stands alone: the others
+ * are counted, and that one fails the job for good, kept in the failed set for a human.
  */
 export function createVoteIngestProcessor({ db, publisher, keys, onCommitted, onFlagged }: VoteIngestDeps) {
-  return async (job: Job<VoteBatchJob>): Promise<{ changed: number }> => {
-    const votes = latestPerVoter(job.data.votes);
+  async function commit(votes: QueuedVote[]): Promise<number> {
     const pollIds = [...new Set(votes.map((v) => v.poll_id))];
     const { changed, lateFlags, states } = await db.transaction().execute(async (trx) => {
       await lockPolls(trx, pollIds);
@@ -90,8 +97,32 @@ export function createVoteIngestProcessor({ db, publisher, keys, onCommitted, on
       return { changed: changes.length, lateFlags, states: await loadResults(trx, touched) };
     });
     if (lateFlags) onFlagged?.(FLAG_REASONS.velocity, lateFlags);
-    onCommitted?.(job.data.votes, changed);
+    onCommitted?.(votes, changed);
     if (states.size) await publishPollUpdates(publisher, keys, states.values()).catch(() => {});
-    return { changed };
-  };
+    return changed;
+  }
+
+  async function commitOrSplit(votes: QueuedVote[]): Promise<number> {
+    try {
+      return await commit(votes);
+    } catch (err) {
+      if (!isDataError(err)) throw err;
+      if (votes.length === 1) throw new UnrecoverableError(`vote ${votes[0].vote_id} cannot be stored: ${(err as Error).message}`);
+      const mid = votes.length >> 1;
+      let changed = 0;
+      let refused: unknown = null;
+      for (const half of [votes.slice(0, mid), votes.slice(mid)]) {
+        try {
+          changed += await commitOrSplit(half);
+        } catch (e) {
+          if (!(e instanceof UnrecoverableError)) throw e;
+          refused ??= e;
+        }
+      }
+      if (refused) throw refused;
+      return changed;
+    }
+  }
+
+  return async (job: Job<VoteBatchJob>): Promise<{ changed: number }> => ({ changed: await commitOrSplit(latestPerVoter(job.data.votes)) });
 }

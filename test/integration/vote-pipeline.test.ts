@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import type { Job } from 'bullmq';
+import { UnrecoverableError, type Job } from 'bullmq';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createRedis } from '../../src/shared/redis.js';
 import { redisKeys } from '../../src/shared/redis-keys.js';
@@ -127,5 +127,27 @@ describe('changeable votes', () => {
     expect(c.counters).toEqual({ [ids[0]]: 0, [ids[1]]: 0, [ids[2]]: 1 });
     const ranked = await stack.db.selectFrom('ranked_ballot_counts').selectAll().where('poll_id', '=', poll.poll_id).execute();
     expect(ranked.map((r) => [r.ranking, r.ballot_count])).toEqual([[[ids[2]], 1]]);
+  });
+
+  it('a vote PostgreSQL refuses does not hold back its batch: the others count, it fails for good alone', async () => {
+    const poll = await createPoll(stack);
+    const option = poll.options[0].option_id;
+    const publisher = createRedis(stack.config.REDIS_URL);
+    const process = createVoteIngestProcessor({ db: stack.db as any, publisher, keys: redisKeys(stack.config.REDIS_NAMESPACE) });
+    const votes: QueuedVote[] = Array.from({ length: 9 }, (_, i) => ({
+      vote_id: randomUUID(), poll_id: poll.poll_id, voter_key: `f:bisect${i}`, voter_id: null, voter_fingerprint: `bisect${i}`, seq: 1,
+      allow_change: false, selected: [option], counted: [option], ranking: null, ratings: null,
+      ip: i === 6 ? 'not-an-address' : `10.9.0.${i}`, user_agent: 'x', status: 'VALID', reasons: [], response_ms: null, accepted_at: Date.now(),
+    }));
+    const job = { data: { votes } } as Job<VoteBatchJob>;
+    const failure = await process(job).catch((e: unknown) => e);
+    expect(failure).toBeInstanceOf(UnrecoverableError);
+    expect((failure as Error).message).toContain(votes[6].vote_id);
+    // A retry by hand changes nothing more and still names the same vote.
+    await expect(process(job)).rejects.toThrow(votes[6].vote_id);
+    publisher.disconnect();
+    const c = await countersAndRecount(stack.db, poll.poll_id);
+    expect(c.counters[option]).toBe(8);
+    expect(c.recount[option]).toBe(8);
   });
 });

@@ -19,6 +19,10 @@ describe('clientIp with the peer verdict remembered', () => {
       ['127.0.0.1', '127.0.0.1, 198.51.100.2', '198.51.100.2'],
       ['::1', undefined, '::1'],
       ['::ffff:10.0.0.1', '203.0.113.9', '10.0.0.1'],
+      // Zones name our interfaces, and PostgreSQL's inet refuses them.
+      ['fe80::fc:ff:fe00:1%eth0', undefined, 'fe80::fc:ff:fe00:1'],
+      ['127.0.0.1', '::1%x', '::1'],
+      ['127.0.0.1', 'fe80::1%25eth0, 198.51.100.3', '198.51.100.3'],
     ];
     for (let round = 0; round < 2; round++) {
       for (const [peer, xff, expected] of cases) {
