@@ -109,6 +109,22 @@ describe('per-IP limit', () => {
     expect((await vote(other.poll_id, { options: [other.options[0].option_id] }, '192.0.2.77', 'browser-10')).status).toBe(202);
   });
 
+  it('requests refused by the per-IP limit do not count toward their /24 window', async () => {
+    const poll = await createPoll(stack);
+    const option = poll.options[0].option_id;
+    for (let i = 2; i <= 6; i++) expect((await vote(poll.poll_id, { options: [option] }, `198.51.100.${i}`)).status).toBe(202);
+    // One address hammers: 10 accepted, 50 refused; 65 requests from the /24 but only 15 votes.
+    const statuses: number[] = [];
+    for (let i = 0; i < 60; i++) statuses.push((await vote(poll.poll_id, { options: [option] }, '198.51.100.50', `hammer-${i}`)).status);
+    expect(statuses.filter((s) => s === 202)).toHaveLength(10);
+    expect(statuses.filter((s) => s === 429)).toHaveLength(50);
+    await eventually(async () => (await results(poll.poll_id)).total_votes === 15, 15_000, '15 counted');
+    const c = await countersAndRecount(stack.db, poll.poll_id);
+    expect({ valid: c.validVotes, suspicious: c.suspiciousVotes }).toEqual({ valid: 15, suspicious: 0 });
+    // The neighbours may still vote without a CAPTCHA.
+    expect((await vote(poll.poll_id, { options: [option] }, '198.51.100.7')).status).toBe(202);
+  });
+
   it('a spoofed X-Forwarded-For without TRUST_PROXY counts against the real address', async () => {
     const direct = await startStack({ env: { VOTES_PER_IP_PER_POLL_PER_HOUR: '3' } });
     try {

@@ -45,8 +45,6 @@ export interface CastVoteInput {
 }
 
 const DAY_MS = 86_400_000;
-// Without a per-IP limiter nothing is refused: one settled promise for every such vote.
-const NOT_REFUSED: Promise<AppError | null> = Promise.resolve(null);
 
 // crypto.getRandomValues for every vote id costs more than the rest of the id: draw from a pool.
 const randomPool = Buffer.allocUnsafe(16 * 512);
@@ -130,37 +128,41 @@ export function createVoteService(deps: {
     const claimKey = keys.voter(pollId, voterKey);
     const prefixes = defences ? groups.prefixes : [];
 
-    // The per-IP limit and the admission go out together (one autopipelined round trip to
-    // Redis); the limit's verdict still comes first. A submitted CAPTCHA is redeemed before
-    // the admission, which needs to know whether it was solved.
-    const refusal: Promise<AppError | null> = integrity.ipLimiter
-      ? integrity.ipLimiter.consume(`{${pollId}}:${groups.limitKey}`).then(
-          () => null,
-          (err: unknown) => (err instanceof RateLimiterRes ? rateLimited(err.msBeforeNext / 1000) : unavailable()),
-        )
-      : NOT_REFUSED;
+    // The per-IP limit first: a refused request must leave no trace in the velocity windows,
+    // or one address held to its limit could still flag its neighbours' votes.
+    if (integrity.ipLimiter) {
+      try {
+        await integrity.ipLimiter.consume(`{${pollId}}:${groups.limitKey}`);
+      } catch (err) {
+        throw err instanceof RateLimiterRes ? rateLimited(err.msBeforeNext / 1000) : unavailable();
+      }
+    }
+    // A submitted CAPTCHA is redeemed before the admission, which needs to know whether it was solved.
     let solved = false;
     if (body.captcha !== undefined) {
       try {
         solved = await integrity.captcha.redeem(body.captcha);
       } catch {
-        throw (await refusal) ?? unavailable();
+        throw unavailable();
       }
     }
     if (captchaMode === 'always' && !caller && !solved) {
-      throw (await refusal) ?? (await captchaRequired(integrity.captcha, 'Solve the CAPTCHA to vote in this poll'));
+      throw await captchaRequired(integrity.captcha, 'Solve the CAPTCHA to vote in this poll');
     }
 
-    const admitting = admission.admit(
-      claimKey,
-      prefixes.map((p) => [keys.prefixWindow(pollId, p), keys.prefixFlag(pollId, p)]),
-      // Time-ordered ids keep the votes primary key appending at its right edge.
-      uuidv7({ random: random16() }),
-      poll.allow_change_vote,
-      captchaMode !== 'off' && !solved,
-    );
-    const [limited, admitted] = await Promise.all([refusal, admitting.catch(() => null)]);
-    if (admitted === null) throw limited ?? unavailable();
+    let admitted;
+    try {
+      admitted = await admission.admit(
+        claimKey,
+        prefixes.map((p) => [keys.prefixWindow(pollId, p), keys.prefixFlag(pollId, p)]),
+        // Time-ordered ids keep the votes primary key appending at its right edge.
+        uuidv7({ random: random16() }),
+        poll.allow_change_vote,
+        captchaMode !== 'off' && !solved,
+      );
+    } catch {
+      throw unavailable();
+    }
     // The votes already in a crossed window are flagged by their own durable job. Whatever
     // becomes of this vote, a failed flag job is logged, never turned into the vote's answer.
     const flagJobs = admitted.crossed.length
@@ -170,12 +172,6 @@ export function createVoteService(deps: {
           ),
         ).then(() => {}, (err: unknown) => integrity.onFlagJobFailed?.(err))
       : null;
-    if (limited) {
-      // Refused after all: free a new claim; a crossed window is flagged all the same.
-      if (admitted.outcome === 'new') await admission.release(claimKey, admitted.seq);
-      await flagJobs;
-      throw limited;
-    }
     if (admitted.outcome === 'captcha') {
       throw await captchaRequired(integrity.captcha, 'Votes from your network need a solved CAPTCHA for now');
     }
