@@ -117,6 +117,8 @@ export async function startRealtime(config: Config, log: Logger, port = config.R
       resyncWanted = false;
       try {
         await feeds.resync();
+        // Poll changes announced while we were away were lost too: who may watch is decided again.
+        await Promise.all(feeds.pollIds().map((id) => recheckWatchers(id, true)));
       } catch (err) {
         resyncWanted = true;
         log.warn({ err }, 'resync after reconnect failed; retrying');
@@ -127,16 +129,37 @@ export async function startRealtime(config: Config, log: Logger, port = config.R
   }
 
   /** A poll changed (visibility of results, status): watchers who may no longer see it are let go. */
-  async function recheckWatchers(pollId: number): Promise<void> {
+  async function recheckWatchers(pollId: number, mustCheck = false): Promise<void> {
     access.invalidate(pollId);
     const watchers = [...feeds.watchersOf(pollId)] as Connection[];
     if (watchers.length === 0) return;
-    const facts = await access.get(pollId).catch(() => undefined);
+    const facts = await access.get(pollId).catch((err: unknown) => {
+      if (mustCheck) throw err;
+      return undefined;
+    });
     if (facts === undefined) return;
     for (const c of watchers) {
       const refusal = refusalFor(facts, c.viewer);
       if (refusal) c.ws.close(refusal.code, refusal.reason);
     }
+  }
+
+  // One wait for the subscriber shared by every connection that arrives while it reconnects.
+  let reconnected: Promise<void> | null = null;
+  /** Whether the subscriber is ready, waiting a moment for it: a reconnect blip should not turn watchers away. */
+  function subscriberReady(waitMs = 3000): Promise<boolean> {
+    if (subscriber.status === 'ready') return Promise.resolve(true);
+    reconnected ??= new Promise<void>((resolve) =>
+      subscriber.once('ready', () => {
+        reconnected = null;
+        resolve();
+      }),
+    );
+    let timer: NodeJS.Timeout | undefined;
+    return Promise.race([
+      reconnected.then(() => true),
+      new Promise<boolean>((resolve) => (timer = setTimeout(resolve, waitMs, false))),
+    ]).finally(() => clearTimeout(timer));
   }
 
   /** Decides a watch request before any data flows: a Viewer and poll, or the close code. */
@@ -155,7 +178,7 @@ export async function startRealtime(config: Config, log: Logger, port = config.R
     const refusal = refusalFor(await access.get(pollId), viewer);
     if (refusal) return refusal;
     // Without the subscriber no snapshot would come and no update follow: say so rather than hang.
-    if (subscriber.status !== 'ready') return { code: 1011, reason: 'UNAVAILABLE' };
+    if (!(await subscriberReady())) return { code: 1011, reason: 'UNAVAILABLE' };
     return { pollId, viewer };
   }
 

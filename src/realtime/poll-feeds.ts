@@ -214,6 +214,11 @@ export function createPollFeeds({ db, subscriber, keys, onSent, onSlowConsumerDr
       }
     },
 
+    /** The polls that have watchers. */
+    pollIds(): number[] {
+      return [...feeds.keys()];
+    },
+
     /** How many polls have watchers. */
     size(): number {
       return feeds.size;

@@ -169,6 +169,25 @@ describe('live results', () => {
   });
 });
 
+describe('after a lost subscriber', () => {
+  it('lets go of watchers who lost access while the change notice was published to nobody', async () => {
+    const poll = await publicPoll();
+    const w = watch(g1, { poll_id: poll.poll_id });
+    await w.waitFor(() => true, 5000, 'the snapshot');
+    const before = await reconnects(g1);
+    const list = (await redis.client('LIST')) as string;
+    const id = /^id=(\d+)/.exec(list.split('\n').find((l) => l.includes(` name=${g1.subscriberName} `)) ?? '')?.[1];
+    expect(id).toBeDefined();
+    // Killed, then the results hidden before it is back: the notice of the change is lost.
+    await redis.client('KILL', 'ID', id!);
+    const hidden = await call(stack, 'PATCH', `/api/v1/polls/${poll.poll_id}`, { token: await tokenFor(1), body: { settings: { show_results_before_close: false } } });
+    expect(hidden.status).toBe(200);
+    const ended = await Promise.race([w.ended, new Promise((r) => setTimeout(r, 10_000, 'still open after 10 s'))]);
+    expect(ended).toMatchObject({ code: 4403 });
+    expect(await reconnects(g1)).toBeGreaterThan(before);
+  });
+});
+
 async function reconnects(g: RealtimeHandle): Promise<number> {
   const text = await (await fetch(`${g.url}/metrics`)).text();
   return Number(/^realtime_pubsub_reconnects_total\{[^}]*\} (\d+)/m.exec(text)?.[1] ?? 0);

@@ -156,27 +156,28 @@ export function createPollService(deps: { db: Kysely<DB>; publisher: Redis; keys
           if (other) throw validationError(`${other} cannot be changed once the poll is ACTIVE`, { field: other });
           if (end_time !== undefined) {
             checkEndInFuture(end_time);
-            checkShape(poll.poll_type, current.options.length, poll.start_time, end_time);
+            checkShape(locked.poll.poll_type, locked.options.length, locked.poll.start_time, end_time);
           }
           const nextSettings = settings?.show_results_before_close === undefined
             ? undefined
-            : { ...poll.settings, show_results_before_close: settings.show_results_before_close };
+            : { ...locked.poll.settings, show_results_before_close: settings.show_results_before_close };
           const row = await updatePoll(trx, pollId, { end_time, settings: nextSettings });
           if (end_time !== undefined) await scheduleCloseOf(row);
           return { poll: row, options: locked.options };
         }
-        const pollType = body.poll_type ?? poll.poll_type;
+        // From the row as locked: a concurrent edit committed since the first read must not be undone.
+        const pollType = body.poll_type ?? locked.poll.poll_type;
         const options = body.options ? body.options.map((o) => ({ text: o.text, image_url: o.image_url ?? null })) : null;
         const optionCount = options?.length ?? locked.options.length;
-        const start = body.start_time === undefined ? poll.start_time : body.start_time;
-        const end = body.end_time === undefined ? poll.end_time : body.end_time;
+        const start = body.start_time === undefined ? locked.poll.start_time : body.start_time;
+        const end = body.end_time === undefined ? locked.poll.end_time : body.end_time;
         checkShape(pollType, optionCount, start, end);
-        const visibility = body.visibility ?? poll.visibility;
-        if (visibility === 'ORGANIZATION' && poll.org_id === null) {
+        const visibility = body.visibility ?? locked.poll.visibility;
+        if (visibility === 'ORGANIZATION' && locked.poll.org_id === null) {
           throw validationError('ORGANIZATION polls need a creator with an "org" claim', { field: 'visibility' });
         }
         // Settings given in a patch replace the stored ones field by field; changed types re-derive defaults.
-        const base = body.poll_type && body.poll_type !== poll.poll_type ? {} : poll.settings;
+        const base = body.poll_type && body.poll_type !== locked.poll.poll_type ? {} : locked.poll.settings;
         const settings = normalizeSettings(pollType, optionCount, { ...base, ...(body.settings ?? {}) });
         const row = await updatePoll(trx, pollId, {
           question: body.question,
@@ -184,7 +185,7 @@ export function createPollService(deps: { db: Kysely<DB>; publisher: Redis; keys
           is_anonymous: body.is_anonymous,
           allow_change_vote: body.allow_change_vote,
           visibility: body.visibility,
-          access_key: visibility === 'PRIVATE' ? poll.access_key ?? randomBytes(18).toString('base64url') : null,
+          access_key: visibility === 'PRIVATE' ? locked.poll.access_key ?? randomBytes(18).toString('base64url') : null,
           start_time: body.start_time,
           end_time: body.end_time,
           settings,
