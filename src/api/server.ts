@@ -1,4 +1,5 @@
 import http from 'node:http';
+import cors from 'cors';
 import type { AddressInfo } from 'node:net';
 import { sql } from 'kysely';
 import type { Queue } from 'bullmq';
@@ -19,7 +20,7 @@ import { createAnalyticsService } from './services/analytics.js';
 import { createApp } from './app.js';
 import { createApiMetrics } from './metrics.js';
 import { createAuthenticator } from './auth.js';
-import { rememberPeerTrust, trustProxySetting } from './http.js';
+import { corsOptions, rememberPeerTrust, trustProxySetting } from './http.js';
 import { pollsRouter } from './routes/polls.js';
 import { resultsRouter } from './routes/results.js';
 import { createVoteRoute } from './routes/votes.js';
@@ -178,9 +179,16 @@ export async function startApi(config: Config, log: Logger, port = config.PORT):
     },
   });
 
+  const allowCors = cors(corsOptions(config.CORS_ORIGINS));
   const server = http.createServer((req, res) => {
     // Keep-alive clients would otherwise keep a closing server busy forever.
     if (closing) res.setHeader('Connection', 'close');
+    if (req.headers.origin !== undefined && req.url?.startsWith('/api/')) {
+      // Every API route, the vote fast path too; a preflight is answered here and goes no further.
+      let preflight = true;
+      allowCors(req, res, () => (preflight = false));
+      if (preflight) return;
+    }
     if (!voteRoute(req, res)) app(req, res);
   });
   server.keepAliveTimeout = 65_000;

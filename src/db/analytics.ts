@@ -114,15 +114,16 @@ export async function upsertAnalytics(db: Db, row: Insertable<PollAnalyticsTable
 
 /**
  * Every vote of a poll through a server-side cursor, `chunk` rows at a time (needs a Kysely
- * from createExportDb). Oldest first; on anonymous polls without identity columns and in
- * vote_id (random) order, so the row order does not tell who voted when.
+ * from createExportDb). Oldest first; on anonymous polls without identity columns and in an
+ * order unrelated to time (a hash of the id: vote ids are UUIDv7, ordered by time), so the row
+ * order does not tell who voted when.
  */
 export function streamVotesForExport(db: Kysely<DB>, pollId: number, isAnonymous: boolean, chunk = 1000): AsyncIterable<ExportedVote> {
   const ballot = db
     .selectFrom('votes')
     .select(['vote_id', 'status', 'flag_reasons', 'selected_options', 'rank_order', 'ratings', 'response_ms', 'change_count', 'created_at', 'accepted_at'])
     .where('poll_id', '=', pollId);
-  if (isAnonymous) return ballot.orderBy('vote_id').stream(chunk);
+  if (isAnonymous) return ballot.orderBy(sql`md5(vote_id::text)`).stream(chunk);
   return ballot
     .select(['voter_id', 'voter_fingerprint', 'ip_address', 'user_agent', 'country'])
     .orderBy('created_at')

@@ -17,24 +17,25 @@ export interface ExportedVote {
   country?: string | null;
 }
 
-const BALLOT_COLUMNS = ['vote_id', 'status', 'flag_reasons', 'selected_options', 'ranking', 'ratings', 'response_ms', 'change_count', 'created_at', 'accepted_at'];
+// vote_id leads only where identity is shown: the ids are UUIDv7, and carry the millisecond of the vote.
+const BALLOT_COLUMNS = ['status', 'flag_reasons', 'selected_options', 'ranking', 'ratings', 'response_ms', 'change_count', 'created_at', 'accepted_at'];
 const IDENTITY_COLUMNS = ['voter_id', 'voter_fingerprint', 'ip_address', 'user_agent', 'country'];
 const HOUR_MS = 3_600_000;
 
 /** The header row of a poll's vote export: who voted only where the poll is not anonymous. */
 export function csvColumns(isAnonymous: boolean): string[] {
-  return isAnonymous ? BALLOT_COLUMNS : [...BALLOT_COLUMNS, ...IDENTITY_COLUMNS];
+  return isAnonymous ? BALLOT_COLUMNS : ['vote_id', ...BALLOT_COLUMNS, ...IDENTITY_COLUMNS];
 }
 
 /**
  * One vote as a CSV record, lists as "12;14" and ratings as "12:5;13:2" so a spreadsheet shows
- * them in one cell. On anonymous polls times are cut to the hour: a vote's exact second could
- * otherwise single out a voter whose voting time the creator knows.
+ * them in one cell. On anonymous polls times are cut to the hour and the (time-ordered) vote id
+ * left out: a vote's exact time could otherwise single out a voter whose voting time the
+ * creator knows.
  */
 export function csvRecord(v: ExportedVote, isAnonymous: boolean): Array<string | number | null> {
   const time = (d: Date) => (isAnonymous ? new Date(Math.floor(d.getTime() / HOUR_MS) * HOUR_MS) : d).toISOString();
   const ballot = [
-    v.vote_id,
     v.status,
     v.flag_reasons.join(';'),
     v.selected_options.join(';'),
@@ -46,5 +47,5 @@ export function csvRecord(v: ExportedVote, isAnonymous: boolean): Array<string |
     time(v.accepted_at),
   ];
   if (isAnonymous) return ballot;
-  return [...ballot, v.voter_id ?? null, v.voter_fingerprint ?? null, v.ip_address ?? null, v.user_agent ?? null, v.country ?? null];
+  return [v.vote_id, ...ballot, v.voter_id ?? null, v.voter_fingerprint ?? null, v.ip_address ?? null, v.user_agent ?? null, v.country ?? null];
 }

@@ -100,5 +100,6 @@ describe('vote export records', () => {
     expect(hidden).toHaveLength(csvColumns(true).length);
     expect(hidden.slice(-2)).toEqual(['2026-11-28T10:00:00.000Z', '2026-11-28T10:00:00.000Z']);
     expect(hidden).not.toContain(42);
+    expect(hidden).not.toContain(vote.vote_id);
   });
 });
