@@ -4,6 +4,7 @@ import type { AddressInfo } from 'node:net';
 import { sql } from 'kysely';
 import type { Queue } from 'bullmq';
 import { createDb } from '../db/client.js';
+import { hasStoredVote } from '../db/votes.js';
 import { createViewTokens } from '../domain/view-token.js';
 import type { Config } from '../shared/config.js';
 import type { Logger } from '../shared/logger.js';
@@ -87,6 +88,7 @@ export async function startApi(config: Config, log: Logger, port = config.PORT):
   };
   const castVote = createVoteService({
     polls: pollCache,
+    hasStoredVote: (pollId, voterKey) => hasStoredVote(db, pollId, voterKey),
     admission: createVoteAdmission(redis, {
       pendingTtlMs: config.VOTE_PENDING_TTL_MS,
       windowMs: config.PREFIX_WINDOW_SECONDS * 1000,

@@ -29,6 +29,12 @@ export interface QueuedVote {
   country?: string | null;
 }
 
+/** Whether a voter already has a stored vote in a poll (the unique key's own index answers it). */
+export async function hasStoredVote(db: Db, pollId: number, voterKey: string): Promise<boolean> {
+  const row = await db.selectFrom('votes').select('vote_id').where('poll_id', '=', pollId).where('voter_key', '=', voterKey).executeTakeFirst();
+  return row !== undefined;
+}
+
 /** Keeps only the latest vote of each voter: one statement may not touch a row twice. */
 export function latestPerVoter(votes: QueuedVote[]): QueuedVote[] {
   const latest = new Map<string, QueuedVote>();

@@ -1,11 +1,12 @@
 import { randomUUID } from 'node:crypto';
+import { sql } from 'kysely';
 import { UnrecoverableError, type Job } from 'bullmq';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createRedis } from '../../src/shared/redis.js';
 import { redisKeys } from '../../src/shared/redis-keys.js';
 import type { QueuedVote } from '../../src/db/votes.js';
 import { createVoteIngestProcessor, type VoteBatchJob } from '../../src/workers/vote-ingest.js';
-import { call, countersAndRecount, createPoll, eventually, startStack, type Stack } from '../helpers/stack.js';
+import { call, countersAndRecount, createPoll, eventually, startStack, tokenFor, type Stack } from '../helpers/stack.js';
 
 let stack: Stack;
 beforeAll(async () => {
@@ -127,6 +128,35 @@ describe('changeable votes', () => {
     expect(c.counters).toEqual({ [ids[0]]: 0, [ids[1]]: 0, [ids[2]]: 1 });
     const ranked = await stack.db.selectFrom('ranked_ballot_counts').selectAll().where('poll_id', '=', poll.poll_id).execute();
     expect(ranked.map((r) => [r.ranking, r.ballot_count])).toEqual([[[ids[2]], 1]]);
+  });
+
+  it('on a poll open longer than a claim lasts, a lapsed claim still finds the stored vote', async () => {
+    const keys = redisKeys(stack.config.REDIS_NAMESPACE);
+    const redis = createRedis(stack.config.REDIS_URL);
+    for (const allowChange of [false, true]) {
+      const poll = await createPoll(stack, { allow_change_vote: allowChange });
+      const [a, b] = poll.options.map((o) => o.option_id);
+      await sql`UPDATE polls SET published_at = now() - interval '100 days', created_at = now() - interval '100 days' WHERE poll_id = ${poll.poll_id}`.execute(stack.db);
+      const token = await tokenFor(7001);
+      const cast = (option: number) => call(stack, 'POST', `/api/v1/polls/${poll.poll_id}/votes`, { body: { options: [option] }, token });
+      expect((await cast(a)).status).toBe(202);
+      await eventually(async () => (await totalOf(poll.poll_id)) === 1, 10_000, 'first vote counted');
+      // What a claim's expiry (or a Redis that lost it) leaves behind.
+      expect(await redis.del(keys.voter(poll.poll_id, 'u:7001'))).toBe(1);
+      const again = await cast(b);
+      if (allowChange) {
+        expect({ status: again.status, changed: again.body.changed }).toEqual({ status: 202, changed: true });
+        await eventually(async () => (await countersAndRecount(stack.db, poll.poll_id)).counters[b] === 1, 10_000, 'the change counted');
+      } else {
+        expect({ status: again.status, code: again.body.error?.code }).toEqual({ status: 409, code: 'ALREADY_VOTED' });
+        // The claim is back: the next attempt is refused by Redis alone.
+        expect(await redis.exists(keys.voter(poll.poll_id, 'u:7001'))).toBe(1);
+      }
+      const c = await countersAndRecount(stack.db, poll.poll_id);
+      expect(c.total).toBe(1);
+      expect(c.counters).toEqual(c.recount);
+    }
+    redis.disconnect();
   });
 
   it('a vote PostgreSQL refuses does not hold back its batch: the others count, it fails for good alone', async () => {

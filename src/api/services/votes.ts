@@ -45,6 +45,8 @@ export interface CastVoteInput {
 }
 
 const DAY_MS = 86_400_000;
+// A confirmed claim lasts at least this long (longer for a poll that ends later).
+const CLAIM_MIN_MS = 90 * DAY_MS;
 
 // crypto.getRandomValues for every vote id costs more than the rest of the id: draw from a pool.
 const randomPool = Buffer.allocUnsafe(16 * 512);
@@ -85,6 +87,8 @@ export function createVoteService(deps: {
   keys: RedisKeys;
   viewTokens: ViewTokens;
   integrity: IntegrityDeps;
+  /** Whether the voter has a stored vote (asked only where a claim may have lapsed). */
+  hasStoredVote: (pollId: number, voterKey: string) => Promise<boolean>;
 }) {
   const { polls, admission, batcher, keys, viewTokens, integrity } = deps;
   const defences = integrity.ipLimiter !== null;
@@ -176,6 +180,25 @@ export function createVoteService(deps: {
       throw await captchaRequired(integrity.captcha, 'Votes from your network need a solved CAPTCHA for now');
     }
     if (admitted.outcome === 'duplicate') throw alreadyVoted();
+    // Whole minutes, so a batch's claims share one TTL and are confirmed together.
+    const keepMs = Math.ceil(Math.max((poll.end_time ? poll.end_time.getTime() - now : 0) + 7 * DAY_MS, CLAIM_MIN_MS) / 60_000) * 60_000;
+    let outcome = admitted.outcome;
+    // On a poll open longer than a claim lasts, a "new" voter's claim may just have lapsed: the
+    // stored votes decide. Hot polls are young, so this read never meets a viral burst.
+    if (outcome === 'new' && now - (poll.published_at ?? poll.created_at).getTime() > CLAIM_MIN_MS - DAY_MS) {
+      let known: boolean;
+      try {
+        known = await deps.hasStoredVote(pollId, voterKey);
+      } catch {
+        await admission.release(claimKey, admitted.seq);
+        throw unavailable();
+      }
+      if (known && !poll.allow_change_vote) {
+        admission.confirm(claimKey, keepMs);
+        throw alreadyVoted();
+      }
+      if (known) outcome = 'changed';
+    }
 
     const reasons: string[] = [];
     if (admitted.flaggedBefore || admitted.crossed.length) reasons.push(FLAG_REASONS.velocity);
@@ -210,10 +233,8 @@ export function createVoteService(deps: {
     }
     if (flagJobs) await flagJobs;
     for (const r of reasons) integrity.onFlagged?.(r, 1);
-    // Whole minutes, so a batch's claims share one TTL and are confirmed together.
-    const keepMs = Math.ceil(Math.max((poll.end_time ? poll.end_time.getTime() - now : 0) + 7 * DAY_MS, 90 * DAY_MS) / 60_000) * 60_000;
     admission.confirm(claimKey, keepMs);
-    return { vote_id: admitted.voteId, changed: admitted.outcome === 'changed' };
+    return { vote_id: admitted.voteId, changed: outcome === 'changed' };
   };
 }
 export type CastVote = ReturnType<typeof createVoteService>;
