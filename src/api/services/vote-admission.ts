@@ -44,9 +44,15 @@ local crossed = {}
 local members = {}
 for i = 2, #KEYS, 2 do
   redis.call('ZADD', KEYS[i], nowMs, voteId)
-  redis.call('ZREMRANGEBYSCORE', KEYS[i], '-inf', nowMs - windowMs)
   redis.call('PEXPIRE', KEYS[i], windowMs)
-  if redis.call('ZCARD', KEYS[i]) > limit and redis.call('EXISTS', KEYS[i + 1]) == 0 then
+  -- Entries past the window are dropped only when the count could be over the limit: below it,
+  -- stale entries cannot make a difference, and most votes skip the trim.
+  local n = redis.call('ZCARD', KEYS[i])
+  if n > limit then
+    redis.call('ZREMRANGEBYSCORE', KEYS[i], '-inf', nowMs - windowMs)
+    n = redis.call('ZCARD', KEYS[i])
+  end
+  if n > limit and redis.call('EXISTS', KEYS[i + 1]) == 0 then
     redis.call('SET', KEYS[i + 1], nowMs - windowMs, 'PX', windowMs)
     crossed[#crossed + 1] = (i - 2) / 2
     for _, m in ipairs(redis.call('ZRANGE', KEYS[i], 0, -1)) do members[#members + 1] = m end
