@@ -6,6 +6,8 @@ export interface Principal {
   userId: number;
   orgId: number | null;
   isAdmin: boolean;
+  /** When the token stops being valid (its `exp`, ms), if it has one: a long-lived watch ends there. */
+  expiresAt?: number;
 }
 
 const positiveId = (v: unknown): number | null => {
@@ -32,7 +34,7 @@ export function createAuthenticator(secret: string) {
     const userId = positiveId(payload.sub);
     if (userId === null) throw invalidToken('The token has no valid "sub" claim');
     const org = payload.org === undefined || payload.org === null ? null : positiveId(payload.org);
-    return { userId, orgId: org, isAdmin: payload.role === 'admin' };
+    return { userId, orgId: org, isAdmin: payload.role === 'admin', ...(typeof payload.exp === 'number' ? { expiresAt: payload.exp * 1000 } : {}) };
   }
 }
 export type Authenticate = ReturnType<typeof createAuthenticator>;

@@ -30,6 +30,9 @@ export interface RealtimeHandle {
   close(): Promise<void>;
 }
 
+// setTimeout's longest delay; a token valid for longer than ~24 days is not timed.
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
 interface Connection extends Watcher {
   pollId: number;
   viewer: Viewer;
@@ -163,7 +166,7 @@ export async function startRealtime(config: Config, log: Logger, port = config.R
   }
 
   /** Decides a watch request before any data flows: a Viewer and poll, or the close code. */
-  async function admit(req: http.IncomingMessage): Promise<{ pollId: number; viewer: Viewer } | Refusal> {
+  async function admit(req: http.IncomingMessage): Promise<{ pollId: number; viewer: Viewer; expiresAt?: number } | Refusal> {
     const params = new URL(req.url ?? '/', 'http://gateway').searchParams;
     const pollId = parseId(params.get('poll_id') ?? undefined);
     if (pollId === null) return { code: 4404, reason: 'POLL_NOT_FOUND' };
@@ -179,7 +182,7 @@ export async function startRealtime(config: Config, log: Logger, port = config.R
     if (refusal) return refusal;
     // Without the subscriber no snapshot would come and no update follow: say so rather than hang.
     if (!(await subscriberReady())) return { code: 1011, reason: 'UNAVAILABLE' };
-    return { pollId, viewer };
+    return { pollId, viewer, expiresAt: caller?.expiresAt };
   }
 
   const wss = new WebSocketServer({ noServer: true, maxPayload: MAX_CLIENT_FRAME_BYTES, perMessageDeflate: false, clientTracking: false });
@@ -224,18 +227,22 @@ export async function startRealtime(config: Config, log: Logger, port = config.R
         ws.close(admission.code, admission.reason);
         return;
       }
-      watch(ws, admission.pollId, admission.viewer);
+      watch(ws, admission.pollId, admission.viewer, admission.expiresAt);
     });
   }
 
-  function watch(ws: WebSocket, pollId: number, viewer: Viewer): void {
+  function watch(ws: WebSocket, pollId: number, viewer: Viewer, expiresAt: number | undefined): void {
     // A random phase spreads the pings of a crowd that connected at once over the whole interval.
     const pingedAt = Date.now() - Math.random() * config.WS_PING_INTERVAL_MS;
     const conn: Connection = { ws, pollId, viewer, sent: null, sentAt: 0, skips: 0, alive: true, pingedAt };
     connections.add(conn);
     ws.on('pong', () => (conn.alive = true));
     ws.on('error', () => {});
+    // A signed-in watch lasts as long as its token: the client reconnects with a fresh one.
+    const expiresIn = expiresAt === undefined ? Infinity : expiresAt - Date.now();
+    const expiry = expiresIn < MAX_TIMER_MS ? setTimeout(() => ws.close(4401, 'INVALID_TOKEN'), Math.max(0, expiresIn)) : null;
     ws.on('close', () => {
+      if (expiry) clearTimeout(expiry);
       connections.delete(conn);
       feeds.unwatch(pollId, conn);
     });

@@ -1,3 +1,4 @@
+import { SignJWT } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
 import type { RealtimeHandle } from '../../src/realtime/gateway.js';
@@ -210,6 +211,20 @@ describe('access on upgrade', () => {
     const ok = watch(g1, { poll_id: poll.poll_id }, { headers: { authorization: `Bearer ${await tokenFor(5)}` } });
     await ok.waitFor(() => true, 5000, 'the snapshot');
     ok.close();
+  });
+
+  it('a signed-in watch ends with 4401 when its token expires', async () => {
+    const poll = await publicPoll();
+    const shortLived = await new SignJWT({})
+      .setProtectedHeader({ alg: 'HS256' })
+      .setSubject('5')
+      .setExpirationTime(Math.floor(Date.now() / 1000) + 2)
+      .sign(new TextEncoder().encode(stack.config.JWT_SECRET));
+    const w = watch(g1, { poll_id: poll.poll_id, token: shortLived });
+    await w.waitFor(() => true, 5000, 'the snapshot');
+    const started = Date.now();
+    expect(await w.ended).toMatchObject({ code: 4401 });
+    expect(Date.now() - started).toBeLessThan(4000);
   });
 
   it('closes with 4403 for a PRIVATE poll without its key, an organization outsider and hidden results', async () => {
