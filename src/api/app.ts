@@ -1,6 +1,6 @@
 import express, { type NextFunction, type Request, type Response } from 'express';
 import type { Histogram, Registry } from 'prom-client';
-import { errorBody, validationError } from '../shared/errors.js';
+import { errorBody, notJson } from '../shared/errors.js';
 import type { Logger } from '../shared/logger.js';
 import { checkReady } from '../shared/ops-server.js';
 import type { Authenticate } from './auth.js';
@@ -50,7 +50,7 @@ export function createApp(deps: AppDeps) {
     const hasBody = req.headers['transfer-encoding'] !== undefined || Number(req.headers['content-length'] ?? 0) > 0;
     if (hasBody && req.body === undefined) {
       req.resume();
-      return next(validationError('Content-Type must be application/json'));
+      return next(notJson());
     }
     next();
   });

@@ -3,7 +3,7 @@ import type { CorsOptions } from 'cors';
 import { isIP } from 'node:net';
 import { z } from 'zod';
 import proxyaddr from 'proxy-addr';
-import { AppError, errorBody, payloadTooLarge, unavailable, validationError } from '../shared/errors.js';
+import { AppError, errorBody, notJson, payloadTooLarge, unavailable, validationError } from '../shared/errors.js';
 import type { Logger } from '../shared/logger.js';
 
 /** CORS for the API from CORS_ORIGINS: `*` or a comma-separated list of origins. No cookies are used, so no credentials. */
@@ -81,7 +81,7 @@ export function readJsonBody(req: IncomingMessage, limit: number): Promise<unkno
     if (!type || !/^application\/json\b/i.test(type)) {
       // Only JSON: a text/plain cross-site form post must not be able to vote for a visitor.
       req.resume();
-      reject(validationError('Content-Type must be application/json'));
+      reject(notJson());
       return;
     }
     const declared = Number(req.headers['content-length']);

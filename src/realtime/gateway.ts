@@ -96,7 +96,8 @@ export async function startRealtime(config: Config, log: Logger, port = config.R
 
   void subscriber.subscribe(keys.pollInvalidations).catch(() => {});
   subscriber.on('message', (channel: string, message: string) => {
-    if (channel === keys.pollInvalidations) void recheckWatchers(Number(message));
+    // A failed re-check leaves the watchers be; the next change or reconnect decides again.
+    if (channel === keys.pollInvalidations) recheckWatchers(Number(message)).catch(() => {});
   });
 
   let connectedOnce = false;
@@ -121,7 +122,7 @@ export async function startRealtime(config: Config, log: Logger, port = config.R
       try {
         await feeds.resync();
         // Poll changes announced while we were away were lost too: who may watch is decided again.
-        await Promise.all(feeds.pollIds().map((id) => recheckWatchers(id, true)));
+        await Promise.all(feeds.pollIds().map(recheckWatchers));
       } catch (err) {
         resyncWanted = true;
         log.warn({ err }, 'resync after reconnect failed; retrying');
@@ -132,15 +133,11 @@ export async function startRealtime(config: Config, log: Logger, port = config.R
   }
 
   /** A poll changed (visibility of results, status): watchers who may no longer see it are let go. */
-  async function recheckWatchers(pollId: number, mustCheck = false): Promise<void> {
+  async function recheckWatchers(pollId: number): Promise<void> {
     access.invalidate(pollId);
     const watchers = [...feeds.watchersOf(pollId)] as Connection[];
     if (watchers.length === 0) return;
-    const facts = await access.get(pollId).catch((err: unknown) => {
-      if (mustCheck) throw err;
-      return undefined;
-    });
-    if (facts === undefined) return;
+    const facts = await access.get(pollId);
     for (const c of watchers) {
       const refusal = refusalFor(facts, c.viewer);
       if (refusal) c.ws.close(refusal.code, refusal.reason);

@@ -13,6 +13,7 @@ export class AppError extends Error {
 
 export const validationError = (message: string, details: Record<string, unknown> = {}) =>
   new AppError(400, 'VALIDATION_ERROR', message, details);
+export const notJson = () => validationError('Content-Type must be application/json');
 export const invalidOption = (optionId: unknown) =>
   new AppError(400, 'INVALID_OPTION', `Option ${String(optionId)} is not an option of this poll`, { option_id: optionId });
 export const invalidSelection = (message: string) => new AppError(400, 'INVALID_SELECTION', message);

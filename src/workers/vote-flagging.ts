@@ -12,7 +12,7 @@ import { createQueue, UNTIL_DONE, type QueueContext } from './queue.js';
 
 export const VOTE_FLAGGING_QUEUE = 'vote-flagging';
 
-/** The flagging queue, with retries enough to outlast a short database outage. */
+/** The flagging queue: its jobs carry accepted verdicts, so they are retried until done. */
 export function createVoteFlaggingQueue(ctx: QueueContext) {
   return createQueue<FlagPrefixJob>(VOTE_FLAGGING_QUEUE, ctx, UNTIL_DONE);
 }

@@ -46,12 +46,14 @@ const escapeHtml = (s: string) =>
  */
 export function pagesRouter({ publicRealtimeUrl, realtimePort, root = webRoot() }: { publicRealtimeUrl: string; realtimePort: number; root?: string }) {
   const csp = pageCsp(publicRealtimeUrl, realtimePort);
-  const page = (file: string) =>
-    readFileSync(path.join(root, file), 'utf8')
-      .replaceAll('{{REALTIME_URL}}', escapeHtml(publicRealtimeUrl))
-      .replaceAll('{{REALTIME_PORT}}', String(realtimePort));
-  const home = page('index.html');
-  const poll = page('poll.html');
+  // Every page is layout.html (head, settings, sign-in header) around its own <main> and script.
+  const layout = readFileSync(path.join(root, 'layout.html'), 'utf8')
+    .replaceAll('{{REALTIME_URL}}', escapeHtml(publicRealtimeUrl))
+    .replaceAll('{{REALTIME_PORT}}', String(realtimePort));
+  const page = (file: string, title: string, script: string) =>
+    layout.replace('{{TITLE}}', title).replace('{{SCRIPT}}', script).replace('{{MAIN}}', () => readFileSync(path.join(root, file), 'utf8'));
+  const home = page('list.html', 'Active polls', 'list.js');
+  const poll = page('poll.html', 'Poll', 'poll.js');
   // A fixed map from file name to content: a request can only ever name one of these.
   const assets = new Map<string, { type: string; body: Buffer }>();
   for (const name of readdirSync(path.join(root, 'assets'))) {
