@@ -1,8 +1,8 @@
-import { sql } from 'kysely';
+import { sql, type Kysely } from 'kysely';
 import type { Db } from './client.js';
-import { applyBallotChanges, lockPolls, type BallotChange } from './ballots.js';
+import { applyBallotChanges, withShardLocks, type BallotChange, type ShardKey, type ShardLockedTrx } from './ballots.js';
 import { loadResults, type ResultsState } from './results.js';
-import type { VoteStatus } from './schema.js';
+import type { DB, VoteStatus } from './schema.js';
 
 export interface FlaggedVote {
   vote_id: string;
@@ -42,20 +42,19 @@ export interface ReviewOutcome {
 
 /**
  * Records a reviewer's decision and moves the counts by exactly the status change, under the
- * poll's lock: two reviewers clicking VALID at once add the ballot once. Null: no such vote.
+ * vote's shard lock: two reviewers clicking VALID at once add the ballot once. Null: no such vote.
  */
 export async function reviewVote(
-  db: Db,
+  db: Kysely<DB>,
   voteId: string,
   decision: 'VALID' | 'REJECTED',
   reviewerId: number,
   note: string | null,
 ): Promise<{ outcome: ReviewOutcome; states: Map<number, ResultsState> } | null> {
-  const found = await db.selectFrom('votes').select(['poll_id']).where('vote_id', '=', voteId).executeTakeFirst();
+  const found = await db.selectFrom('votes').select(['poll_id', 'shard']).where('vote_id', '=', voteId).executeTakeFirst();
   if (!found) return null;
   const pollId = found.poll_id;
-  return db.transaction().execute(async (trx) => {
-    await lockPolls(trx, [pollId]);
+  return withShardLocks(db, [{ pollId, shard: found.shard }], async (trx) => {
     const vote = await trx
       .selectFrom('votes')
       .select(['status', 'counted_options', 'rank_order', 'ratings'])
@@ -69,9 +68,41 @@ export async function reviewVote(
     const outcome = { vote_id: voteId, poll_id: pollId, previous_status: vote.status, status: decision, changed: vote.status !== decision };
     if (!outcome.changed) return { outcome, states: new Map() };
     await trx.updateTable('votes').set({ status: decision, updated_at: sql`now()` }).where('poll_id', '=', pollId).where('vote_id', '=', voteId).execute();
-    const s = { pollId, counted: vote.counted_options, ranking: vote.rank_order, ratings: vote.ratings };
+    const s = { pollId, shard: found.shard, counted: vote.counted_options, ranking: vote.rank_order, ratings: vote.ratings };
     const change: BallotChange = { before: { ...s, status: vote.status }, after: { ...s, status: decision } };
     const touched = await applyBallotChanges(trx, [change]);
     return { outcome, states: await loadResults(trx, touched) };
   });
+}
+
+/** The counter shards of some votes of a poll (a vote's shard never changes): the locks a writer of them takes. */
+export async function shardsOfVotes(db: Db, pollId: number, voteIds: string[]): Promise<ShardKey[]> {
+  const rows = await db.selectFrom('votes').select('shard').distinct().where('poll_id', '=', pollId).where('vote_id', 'in', voteIds).execute();
+  return rows.map((r) => ({ pollId, shard: r.shard }));
+}
+
+/**
+ * Adds a flag reason to stored votes of a poll, once: only rows that still lack it change, and
+ * VALID ones become SUSPICIOUS. Returns each changed row with its status before.
+ */
+export async function flagVotes(trx: ShardLockedTrx, pollId: number, voteIds: string[], reason: string) {
+  const { rows } = await sql<{
+    poll_id: number;
+    shard: number;
+    before_status: VoteStatus;
+    status: VoteStatus;
+    counted_options: number[];
+    rank_order: number[] | null;
+    ratings: Record<string, number> | null;
+  }>`
+    WITH target AS (
+      SELECT vote_id, status FROM votes
+      WHERE poll_id = ${pollId} AND vote_id = ANY(${voteIds}::uuid[]) AND status <> 'REJECTED'
+        AND NOT (${reason} = ANY(flag_reasons))
+    )
+    UPDATE votes v SET status = CASE WHEN v.status = 'VALID' THEN 'SUSPICIOUS' ELSE v.status END,
+      flag_reasons = v.flag_reasons || ${reason}::text, updated_at = now()
+    FROM target t WHERE v.poll_id = ${pollId} AND v.vote_id = t.vote_id
+    RETURNING v.poll_id, v.shard, t.status AS before_status, v.status, v.counted_options, v.rank_order, v.ratings`.execute(trx);
+  return rows;
 }

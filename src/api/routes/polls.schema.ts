@@ -9,6 +9,7 @@ const settingsSchema = z.strictObject({
   rating_min: z.number().int().min(-100).max(100).optional(),
   rating_max: z.number().int().min(-100).max(100).optional(),
   captcha: z.enum(['off', 'flagged', 'always']).optional(),
+  require_view_token: z.boolean().optional(),
 });
 
 const optionSchema = z.strictObject({

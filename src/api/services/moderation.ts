@@ -1,9 +1,9 @@
 import type { Kysely } from 'kysely';
-import type { Redis } from 'ioredis';
 import { listFlaggedVotes, reviewVote } from '../../db/moderation.js';
 import type { DB, VoteStatus } from '../../db/schema.js';
 import { notFound, validationError } from '../../shared/errors.js';
 import { publishPollUpdates } from '../../shared/poll-updates.js';
+import type { RedisClient } from '../../shared/redis.js';
 import type { RedisKeys } from '../../shared/redis-keys.js';
 
 const encodeCursor = (c: { created_at: string; vote_id: string }) => Buffer.from(JSON.stringify(c)).toString('base64url');
@@ -21,7 +21,7 @@ function decodeCursor(raw: string): { created_at: string; vote_id: string } {
 /** The human review queue: flagged votes in, decisions (never deletions) out. */
 export function createModerationService({ db, publisher, keys, onReviewed, onCountsChanged }: {
   db: Kysely<DB>;
-  publisher: Redis;
+  publisher: RedisClient;
   keys: RedisKeys;
   onReviewed?: (decision: string) => void;
   /** Polls whose counts a decision moved (analytics rollups follow them). */
