@@ -30,13 +30,19 @@ export function createVoteBatcher(queues: Array<Queue<VoteBatchJob>>, opts: { ma
 
   async function add(q: number, batch: Pending[]): Promise<void> {
     const queue = queues[q];
-    const job = await queue.add('votes', { votes: batch.map((b) => b.vote) });
     const wait = opts.wait;
-    if (!wait || wait.replicas === 0) return;
-    // WAIT counts the writes of the connection that made them: the one that owns the queue's slot.
-    const conn = await connectionFor(wait.connection, `${queue.opts.prefix}:${queue.name}:id`);
-    const acked = await conn.wait(wait.replicas, wait.timeoutMs);
-    if (acked < wait.replicas) {
+    if (!wait || wait.replicas === 0) {
+      await queue.add('votes', { votes: batch.map((b) => b.vote) });
+      return;
+    }
+    // WAIT counts the writes of one connection: the one to the master that owns the queue's slot,
+    // taken before the add. If the add went elsewhere (the slot moved meanwhile: a failover), WAIT
+    // on this connection proves nothing, so the owner must not have changed.
+    const slotKey = `${queue.opts.prefix}:${queue.name}:id`;
+    const owner = connectionFor(wait.connection, slotKey);
+    const job = await queue.add('votes', { votes: batch.map((b) => b.vote) });
+    const acked = await owner.wait(wait.replicas, wait.timeoutMs).catch(() => 0);
+    if (acked < wait.replicas || connectionFor(wait.connection, slotKey) !== owner) {
       // Not durable enough to promise: take the job back if no worker has it yet (it would only count once anyway).
       await job.remove().catch(() => {});
       throw unavailable('The vote could not be stored safely in time; nothing was accepted');

@@ -1,3 +1,4 @@
+import calculateSlot from 'cluster-key-slot';
 import { Cluster, Redis, type ClusterNode, type RedisOptions } from 'ioredis';
 
 /** A client of one Redis server or of a Redis Cluster: every process talks to Redis through one of these. */
@@ -79,9 +80,8 @@ export function serversOf(client: RedisClient): Redis[] {
 }
 
 /** The connection that owns `key`'s slot: commands such as WAIT must run on the connection that wrote. */
-export async function connectionFor(client: RedisClient, key: string): Promise<Redis> {
+export function connectionFor(client: RedisClient, key: string): Redis {
   if (!(client instanceof Cluster)) return client;
-  const { default: calculateSlot } = await import('cluster-key-slot');
   const owner = client.slots[calculateSlot(key)]?.[0];
   const node = client.nodes('master').find((n) => `${n.options.host}:${n.options.port}` === owner);
   if (!node) throw new Error(`no connection to the master of ${key}`);
