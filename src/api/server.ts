@@ -87,7 +87,7 @@ export async function startApi(config: Config, log: Logger, port = config.PORT):
   const castVote = createVoteService({
     polls: pollCache,
     hasStoredVote: (pollId, voterKey) => hasStoredVote(db, pollId, voterKey),
-    admission: createVoteAdmission(redis),
+    admission: createVoteAdmission(redis, queueConnection),
     batcher,
     keys,
     viewTokens,

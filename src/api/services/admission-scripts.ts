@@ -128,13 +128,21 @@ for _, m in ipairs(members) do out[#out + 1] = m end
 return out
 `;
 
-/** Makes a queued voter's claim last (KEYS claim, pending set; ARGV ttl, vote id, seq): only the claim of that seq. */
-export const CONFIRM_CLAIM = `
-redis.call('ZREM', KEYS[2], ARGV[2] .. ':' .. ARGV[3])
-if redis.call('HGET', KEYS[1], 'seq') ~= ARGV[3] then return 0 end
-redis.call('HSET', KEYS[1], 'st', 'c')
-redis.call('PEXPIRE', KEYS[1], ARGV[1])
-return 1
+/**
+ * Makes queued voters' claims last (KEYS the partition's pending set, then the claims; ARGV the
+ * ttl, then each claim's `voteId:seq` pending entry): only a claim still at that seq, so a claim
+ * that lapsed and was taken again is left alone.
+ */
+export const CONFIRM_CLAIMS = `
+for i = 2, #KEYS do
+  local entry = ARGV[i]
+  redis.call('ZREM', KEYS[1], entry)
+  if redis.call('HGET', KEYS[i], 'seq') == string.match(entry, ':(%d+)$') then
+    redis.call('HSET', KEYS[i], 'st', 'c')
+    redis.call('PEXPIRE', KEYS[i], ARGV[1])
+  end
+end
+return #KEYS - 1
 `;
 
 /**

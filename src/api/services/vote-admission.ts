@@ -2,7 +2,7 @@ import type { RedisClient } from '../../shared/redis.js';
 import {
   ADMIT_KEY_COUNT,
   ADMIT_VOTE,
-  CONFIRM_CLAIM,
+  CONFIRM_CLAIMS,
   decodeAdmit,
   decodeWatch,
   encodeAdmit,
@@ -19,18 +19,33 @@ import {
 interface AdmissionCommands {
   admitVote(...args: Array<string | number>): Promise<unknown[]>;
   watchVotePrefixes(...args: Array<string | number>): Promise<unknown[]>;
-  confirmVoteClaim(claim: string, pending: string, ttlMs: number, voteId: string, seq: string): Promise<number>;
+  confirmVoteClaims(numKeys: number, ...args: Array<string | number>): Promise<number>;
   releaseVoteClaim(claim: string, pending: string, ipVotes: string, voteId: string, seq: string, isNew: string): Promise<number>;
 }
 
-/** The Redis side of "one vote per voter", the per-address limits and prefix velocity: admit, confirm, release. */
-export function createVoteAdmission(redis: RedisClient) {
+/**
+ * The Redis side of "one vote per voter", the per-address limits and prefix velocity: admit,
+ * confirm, release. Confirmations go in groups on `batchClient`, a client without
+ * auto-pipelining: a script with a variable key count is routed by its key count, not a key,
+ * by ioredis's auto-pipelining on a cluster.
+ */
+export function createVoteAdmission(redis: RedisClient, batchClient: RedisClient) {
   // Fixed key counts: an auto-pipelined script is routed by its first key, which must be a real one.
   redis.defineCommand('admitVote', { numberOfKeys: ADMIT_KEY_COUNT, lua: ADMIT_VOTE });
   redis.defineCommand('watchVotePrefixes', { numberOfKeys: WATCH_KEY_COUNT, lua: WATCH_PREFIXES });
-  redis.defineCommand('confirmVoteClaim', { numberOfKeys: 2, lua: CONFIRM_CLAIM });
+  batchClient.defineCommand('confirmVoteClaims', { lua: CONFIRM_CLAIMS });
   redis.defineCommand('releaseVoteClaim', { numberOfKeys: 3, lua: RELEASE_CLAIM });
   const cmd = redis as unknown as AdmissionCommands;
+  const batch = batchClient as unknown as AdmissionCommands;
+
+  // A batch's votes are answered in the same tick: their claims are confirmed together, one
+  // command per partition's pending set (one slot) and TTL instead of one per vote.
+  let toConfirm = new Map<string, { pending: string; ttlMs: number; claims: string[]; entries: string[] }>();
+  const flushConfirms = () => {
+    const groups = toConfirm;
+    toConfirm = new Map();
+    for (const g of groups.values()) batch.confirmVoteClaims(1 + g.claims.length, g.pending, ...g.claims, g.ttlMs, ...g.entries).catch(() => {});
+  };
 
   return {
     /** One round trip: close, end time, claim, address limits, flagged prefixes, view token, windows. */
@@ -47,7 +62,12 @@ export function createVoteAdmission(redis: RedisClient) {
      * still holds.
      */
     confirm(keys: Pick<AdmitKeys, 'claim' | 'pending'>, ttlMs: number, voteId: string, seq: string): void {
-      cmd.confirmVoteClaim(keys.claim, keys.pending, ttlMs, voteId, seq).catch(() => {});
+      if (toConfirm.size === 0) setImmediate(flushConfirms);
+      const group = `${keys.pending}|${ttlMs}`;
+      let g = toConfirm.get(group);
+      if (!g) toConfirm.set(group, (g = { pending: keys.pending, ttlMs, claims: [], entries: [] }));
+      g.claims.push(keys.claim);
+      g.entries.push(`${voteId}:${seq}`);
     },
     /** Undoes an admission whose vote could not be queued; a failure leaves the pending claim to lapse. */
     release(keys: Pick<AdmitKeys, 'claim' | 'pending' | 'ipVotes'>, voteId: string, seq: string, isNew: boolean): Promise<unknown> {
