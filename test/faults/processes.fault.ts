@@ -27,7 +27,7 @@ describe.sequential('roles killed under load', () => {
     const stack = stackOf();
     const run = await beginScenario(stack, 'worker-sigkill');
     const load = run.load();
-    await load.acceptedAtLeast(1000);
+    await load.acceptedAtLeast(600);
     // Killed while it holds vote jobs, so that something is really in its hands.
     await eventually(async () => (await activeVoteJobs(stack.workers.url)) > 0, 30_000, 'a vote job active in the worker');
     const killedAt = Date.now();
@@ -48,12 +48,12 @@ describe.sequential('roles killed under load', () => {
     const run = await beginScenario(stack, 'api-sigkill');
     // Busy enough that many requests are half-way through the API when it dies.
     const load = run.load({ rate: 600, concurrency: 64 });
-    await load.acceptedAtLeast(1000);
+    await load.acceptedAtLeast(600);
     await eventually(async () => load.inFlight >= 10, 20_000, 'requests in flight');
     const exit = await stack.api.kill();
     expect(exit.signal).toBe('SIGKILL');
     await stack.api.start();
-    await load.acceptedAtLeast(1000, 120_000);
+    await load.acceptedAtLeast(600, 120_000);
     await load.stop();
     const v = await run.verdict();
     // The kill really cut requests off mid-way (not only refused connections during the restart).
@@ -65,12 +65,12 @@ describe.sequential('roles killed under load', () => {
     const stack = stackOf();
     const run = await beginScenario(stack, 'sigterm-all');
     const load = run.load();
-    await load.acceptedAtLeast(1000);
+    await load.acceptedAtLeast(600);
     const exits = await Promise.all(stack.roles.map((r) => r.stop()));
     // A graceful stop exits 0; anything else (the shutdown timer, a crash) is a finding.
     expect(exits.map((e, i) => `${stack.roles[i].name}:${e.signal ?? e.code}`)).toEqual(stack.roles.map((r) => `${r.name}:0`));
     await Promise.all(stack.roles.map((r) => r.start()));
-    await load.acceptedAtLeast(1000, 120_000);
+    await load.acceptedAtLeast(600, 120_000);
     await load.stop();
     expectNothingLostOrDoubled(await run.verdict());
   });
@@ -98,10 +98,10 @@ describe.sequential('roles killed under load', () => {
     try {
       await eventually(async () => watched.every((p) => latest.has(p.poll_id)), 20_000, 'a first snapshot per watcher');
       const load = run.load();
-      await load.acceptedAtLeast(1000);
+      await load.acceptedAtLeast(600);
       const reconnectsBefore = reconnects;
       await stack.realtime.restart();
-      await load.acceptedAtLeast(1000, 120_000);
+      await load.acceptedAtLeast(600, 120_000);
       await load.stop();
       const v = await run.verdict();
       expectNothingLostOrDoubled(v);

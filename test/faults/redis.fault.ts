@@ -19,9 +19,9 @@ const OUTAGE_MS = 5000;
  * and a Redis fault would test nothing). Returns how many 202s were not in PostgreSQL then.
  */
 async function buildBacklog(run: ScenarioRun, load: Load): Promise<number> {
-  await load.acceptedAtLeast(1000);
+  await load.acceptedAtLeast(600);
   await run.stack.workers.stop();
-  await load.acceptedAtLeast(800);
+  await load.acceptedAtLeast(500);
   return (await judge(run.stack.db, run.book, run.polls, 'backlog')).lost;
 }
 
@@ -37,7 +37,7 @@ describe.sequential('Redis faults under load', () => {
     await stack.redis.start();
     await stack.workers.start();
     load.tag = 'after';
-    await load.acceptedAtLeast(1000, 120_000);
+    await load.acceptedAtLeast(500, 120_000);
     await load.stop();
     const v = await run.verdict(`queuedOnlyInRedis=${queued} refusedDuringOutage=${load.stats('outage').refused503}`);
     expectNothingLostOrDoubled(v);
@@ -54,7 +54,7 @@ describe.sequential('Redis faults under load', () => {
     await stack.redis.start();
     await stack.workers.start();
     load.tag = 'after';
-    await load.acceptedAtLeast(1000, 120_000);
+    await load.acceptedAtLeast(500, 120_000);
     await load.stop();
     const v = await run.verdict(`queuedOnlyInRedis=${queued} refusedDuringOutage=${load.stats('outage').refused503}`);
     expectNothingLostOrDoubled(v);
@@ -64,7 +64,7 @@ describe.sequential('Redis faults under load', () => {
     const stack = stackOf();
     const run = await beginScenario(stack, 'flushall');
     const first = run.load();
-    await first.acceptedAtLeast(1500);
+    await first.acceptedAtLeast(1000);
     await first.stop();
     // After the queue drained: nothing accepted is only in Redis any more.
     const before = await run.verdict('(phase 1, before FLUSHALL)');
@@ -75,7 +75,7 @@ describe.sequential('Redis faults under load', () => {
     const revoters = [...run.book.voters.values()].filter((_, i) => i % 3 === 0);
     const second = run.load({ revoters });
     second.tag = 'after-flush';
-    await second.acceptedAtLeast(1500, 120_000);
+    await second.acceptedAtLeast(1000, 120_000);
     await second.stop();
     const v = await run.verdict();
     const again = revoters.filter((r) => r.attempts.some((a) => a.answers.some((x) => x.status === 202 && x.tag === 'after-flush')));
