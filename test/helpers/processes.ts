@@ -1,8 +1,9 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { appendFileSync, readFileSync } from 'node:fs';
+import { appendFileSync, mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { eventually } from './stack.js';
+import { eventually, freePort } from './stack.js';
 
 /*
  * The service's roles as real OS processes (`node --import tsx src/<role>/main.ts`), so that
@@ -160,5 +161,14 @@ export function defineRole(opts: {
       }
     },
   };
+  return role;
+}
+
+/** Starts a role with `env` on a free port, logging to a temp file, and waits until it is ready. */
+export async function startRoleProcess(kind: RoleKind, env: Record<string, string>): Promise<RoleProcess> {
+  const port = await freePort();
+  const logFile = path.join(mkdtempSync(path.join(tmpdir(), `role-${kind}-`)), 'log');
+  const role = defineRole({ name: `${kind}:${port}`, kind, port, env: () => ({ LOG_LEVEL: 'warn', ...env }), logFile });
+  await role.start();
   return role;
 }

@@ -5,7 +5,7 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import { startRedisCluster, type LocalCluster } from '../../bench/redis-cluster.js';
 import { createDb } from '../../src/db/client.js';
 import { createTestDatabase } from '../helpers/db.js';
-import { startRole, type RoleProcess } from '../helpers/roles.js';
+import { startRoleProcess, type RoleProcess } from '../helpers/processes.js';
 import { call, countersAndRecount, eventually, JWT_SECRET, tokenFor } from '../helpers/stack.js';
 
 // A private cluster: this test kills one of its masters, which must never touch the shared one.
@@ -45,7 +45,7 @@ beforeAll(async () => {
     REDIS_WAIT_REPLICAS: '1',
     REDIS_WAIT_TIMEOUT_MS: '500',
   };
-  for (const role of ['api', 'workers'] as const) roles.push(await startRole(role, env));
+  for (const role of ['api', 'workers'] as const) roles.push(await startRoleProcess(role, env));
 }, 180_000);
 
 afterAll(async () => {

@@ -6,7 +6,7 @@ import { createDb } from '../../src/db/client.js';
 import { createRedis, deleteNamespace, redisTargetOf, serversOf, type RedisClient } from '../../src/shared/redis.js';
 import { createTestDatabase } from '../helpers/db.js';
 import { watch } from '../helpers/realtime.js';
-import { startRole, type RoleProcess } from '../helpers/roles.js';
+import { startRoleProcess, type RoleProcess } from '../helpers/processes.js';
 import { call, countersAndRecount, eventually, freePort, JWT_SECRET, tokenFor } from '../helpers/stack.js';
 
 // Two of each role on a real 3-master Redis Cluster (with one seed that never answers), one poll
@@ -40,7 +40,7 @@ beforeAll(async () => {
     ANALYTICS_ROLLUP_DELAY_MS: '200',
   };
   // Each one is listed as soon as it runs, so that afterAll stops it even if another fails to start.
-  const start = (role: 'api' | 'workers' | 'realtime', into: RoleProcess[]) => startRole(role, env).then((r) => void into.push(r));
+  const start = (role: 'api' | 'workers' | 'realtime', into: RoleProcess[]) => startRoleProcess(role, env).then((r) => void into.push(r));
   await Promise.all([start('api', apis), start('api', apis), start('workers', workers), start('workers', workers), start('realtime', gateways), start('realtime', gateways)]);
   redis = createRedis(redisTargetOf({ REDIS_URL: '', REDIS_CLUSTER_NODES: seeds }));
 }, 120_000);
