@@ -1,10 +1,10 @@
 import { randomFillSync } from 'node:crypto';
 import { v7 as uuidv7 } from 'uuid';
-import { validateBallot, type BallotInput } from '../../domain/ballot.js';
+import { validateBallot, type Ballot, type BallotInput } from '../../domain/ballot.js';
 import { FLAG_REASONS } from '../../domain/flag-reasons.js';
 import { assertCanReadPoll } from '../../domain/poll-access.js';
 import { claimLifetimeMs, claimMayHaveLapsed, flagReasonsOf, votingWindowRefusal, type WindowRefusal } from '../../domain/vote-rules.js';
-import { voterIdentityOf } from '../../domain/voter.js';
+import { voterIdentityOf, type VoterIdentity } from '../../domain/voter.js';
 import { clientTagOf, type ViewTokens, type ViewTokenState } from '../../domain/view-token.js';
 import type { QueuedVote } from '../../db/votes.js';
 import {
@@ -25,7 +25,7 @@ import type { Principal } from '../auth.js';
 import type { VoteBatcher } from '../vote-batcher.js';
 import type { Captcha } from './captcha.js';
 import type { CachedPoll, PollCache } from './poll-cache.js';
-import type { AdmitKeys } from './admission-scripts.js';
+import type { Admission, AdmitKeys } from './admission-scripts.js';
 import type { VoteAdmission } from './vote-admission.js';
 
 export interface VoteBody extends BallotInput {
@@ -63,11 +63,6 @@ const WINDOW_ERRORS: Record<WindowRefusal, () => AppError> = {
   NOT_STARTED: () => pollNotActive('Voting has not started yet'),
 };
 
-/** `428 CAPTCHA_REQUIRED` with a fresh challenge to solve. */
-async function captchaRequired(captcha: Captcha, message: string): Promise<AppError> {
-  return new AppError(428, 'CAPTCHA_REQUIRED', message, { challenge: await captcha.challenge() });
-}
-
 /** The fraud defences' settings; `enabled: false` only to measure their cost. */
 export interface IntegrityDeps {
   enabled: boolean;
@@ -81,6 +76,29 @@ export interface IntegrityDeps {
   flagPrefix: (job: FlagPrefixJob) => Promise<unknown>;
   onFlagged?: (reason: string, count: number) => void;
   onFlagJobFailed?: (err: unknown) => void;
+}
+
+/** The answer a refused admission gets. */
+const ADMISSION_REFUSALS: Record<Exclude<Admission['outcome'], 'new' | 'changed'>, (a: Admission) => AppError | Promise<AppError>> = {
+  closed: () => pollNotActive('This poll is closed'),
+  expired: () => pollExpired(),
+  pending: (a) => votePending(('retryMs' in a ? a.retryMs : 1000) / 1000),
+  duplicate: () => alreadyVoted(),
+  rate_limited: (a) => rateLimited(('retryMs' in a ? a.retryMs : 1000) / 1000),
+  captcha_step_up: () => new AppError(428, 'CAPTCHA_REQUIRED', 'Many votes came from your network: solve the CAPTCHA to vote'),
+  captcha_flagged: () => new AppError(428, 'CAPTCHA_REQUIRED', 'Votes from your network need a solved CAPTCHA for now'),
+  view_token: () => validationError('This view token was used already: load the poll again', { field: 'view_token' }),
+};
+
+/** Where a voter's state lives: their identity, partition, and the keys of their admission. */
+interface Placement {
+  voter: VoterIdentity;
+  partition: number;
+  keys: AdmitKeys;
+  /** The velocity windows (in the address's partition), [window, flag] per watched prefix. */
+  windows: Array<[string, string]>;
+  prefixes: string[];
+  prefixTag: string;
 }
 
 /** Casting a vote: the contract's rules, the integrity checks, the Redis admission, then the durable enqueue. */
@@ -99,186 +117,197 @@ export function createVoteService(deps: {
 }) {
   const { polls, admission, batcher, keys, viewTokens, integrity } = deps;
 
-  /** The view token's verdict: a forged one is refused; an expired, foreign or reused one counts as none. */
-  function checkViewToken(raw: string | undefined, pollId: number, input: CastVoteInput, now: number) {
-    if (raw === undefined) return { state: 'missing' as ViewTokenState, nonce: null, ttlMs: 0, responseMs: null };
-    const check = viewTokens.verify(raw, pollId, clientTagOf(input.ip, input.userAgent), now);
-    if (!check) throw validationError('view_token is not a token issued for this poll', { field: 'view_token' });
-    if (check.state !== 'valid') return { state: check.state as ViewTokenState, nonce: null, ttlMs: 0, responseMs: null };
-    const responseMs = Math.min(now - check.issuedAt, 2_147_483_647);
-    return { state: check.state as ViewTokenState, nonce: check.nonce, ttlMs: Math.max(1, viewTokens.ttlMs - responseMs), responseMs };
-  }
-
   async function loadPoll(pollId: number): Promise<CachedPoll> {
-    let cached;
-    try {
-      cached = await polls.get(pollId);
-    } catch {
+    const cached = await polls.get(pollId).catch(() => {
       throw unavailable();
-    }
+    });
     if (!cached) throw pollNotFound();
     return cached;
   }
 
-  return async function castVote(input: CastVoteInput): Promise<{ vote_id: string; changed: boolean; held: boolean }> {
-    const { pollId, caller, body } = input;
-    const cached = await loadPoll(pollId);
-    const { poll, settings } = { poll: cached.poll, settings: cached.poll.settings };
-    assertCanReadPoll({ ...poll, show_results_before_close: settings.show_results_before_close }, caller, input.accessKey);
-    if (settings.require_authentication && !caller) throw authRequired('This poll requires signing in to vote');
-    const now = Date.now();
+  /** Who may vote now, and is the ballot valid: the contract's rules before any Redis work. */
+  function checkVote({ poll, optionIds }: CachedPoll, input: CastVoteInput, now: number) {
+    const s = poll.settings;
+    assertCanReadPoll({ ...poll, show_results_before_close: s.show_results_before_close }, input.caller, input.accessKey);
+    if (s.require_authentication && !input.caller) throw authRequired('This poll requires signing in to vote');
     const refusal = votingWindowRefusal(poll, now);
     if (refusal) throw WINDOW_ERRORS[refusal]();
-    const ballot = validateBallot(
-      { pollType: poll.poll_type, optionIds: cached.optionIds, maxChoices: settings.max_choices, ratingMin: settings.rating_min, ratingMax: settings.rating_max },
-      body,
-    );
-    const token = checkViewToken(body.view_token, pollId, input, now);
-    const tokenRequired = settings.require_view_token && !caller;
-    if (tokenRequired && token.state !== 'valid') {
-      throw validationError(`This poll needs a fresh view token (yours is ${token.state}): load the poll again`, { field: 'view_token' });
-    }
+    return validateBallot({ pollType: poll.poll_type, optionIds, maxChoices: s.max_choices, ratingMin: s.rating_min, ratingMax: s.rating_max }, input.body);
+  }
 
-    const voter = voterIdentityOf({ pollId, userId: caller?.userId ?? null, ip: input.ip, userAgent: input.userAgent, fingerprint: body.fingerprint });
+  /** The view token's verdict: a forged one is refused; an expired, foreign or reused one counts as none. */
+  function checkViewToken({ poll }: CachedPoll, input: CastVoteInput, now: number) {
+    const required = poll.settings.require_view_token && !input.caller;
+    const raw = input.body.view_token;
+    const check = raw === undefined ? undefined : viewTokens.verify(raw, poll.poll_id, clientTagOf(input.ip, input.userAgent), now);
+    if (check === null) throw validationError('view_token is not a token issued for this poll', { field: 'view_token' });
+    const state: ViewTokenState = check?.state ?? 'missing';
+    if (required && state !== 'valid') throw validationError(`This poll needs a fresh view token (yours is ${state}): load the poll again`, { field: 'view_token' });
+    if (!check || state !== 'valid') return { state, required, nonce: null, ttlMs: 0, responseMs: null };
+    const responseMs = Math.min(now - check.issuedAt, 2_147_483_647);
+    return { state, required, nonce: check.nonce, ttlMs: Math.max(1, viewTokens.ttlMs - responseMs), responseMs };
+  }
+
+  /** The voter's partition and the keys of their admission. */
+  function place({ poll, tags }: CachedPoll, input: CastVoteInput, nonce: string | null): Placement {
+    const pollId = poll.poll_id;
+    const voter = voterIdentityOf({ pollId, userId: input.caller?.userId ?? null, ip: input.ip, userAgent: input.userAgent, fingerprint: input.body.fingerprint });
     const partition = partitionOf(voter.routingKey, poll.partitions);
-    const tag = cached.tags[partition];
+    const tag = tags[partition];
     // A signed-in voter's claim is in their user's partition; their address's windows in the address's.
-    const prefixTag = caller ? cached.tags[partitionOf(voter.prefixes.at(-1) ?? voter.limitKey, poll.partitions)] : tag;
-    const defences = integrity.enabled;
-    const captchaMode = defences ? settings.captcha : 'off';
-    const solved = body.captcha !== undefined && (await integrity.captcha.redeem(body.captcha).catch(() => false));
-    if (captchaMode === 'always' && !caller && !solved) throw await captchaRequired(integrity.captcha, 'Solve the CAPTCHA to vote in this poll');
-
-    const prefixes = defences ? voter.prefixes : [];
+    const prefixTag = input.caller ? tags[partitionOf(voter.prefixes.at(-1) ?? voter.limitKey, poll.partitions)] : tag;
+    const prefixes = integrity.enabled ? voter.prefixes : [];
     const windows = prefixes.map((p): [string, string] => [keys.prefixWindow(prefixTag, pollId, p), keys.prefixFlag(prefixTag, pollId, p)]);
-    const admitKeys: AdmitKeys = {
-      claim: keys.voter(tag, pollId, voter.voterKey),
-      pending: keys.pendingClaims(tag, pollId),
-      closed: keys.pollClosed(tag, pollId),
-      ipVotes: keys.ipVotes(tag, pollId, voter.limitKey),
-      viewToken: keys.viewTokenUsed(tag, pollId, token.nonce ?? '-'),
-      prefixes: caller ? [] : windows,
+    return {
+      voter,
+      partition,
+      prefixes,
+      prefixTag,
+      windows,
+      keys: {
+        claim: keys.voter(tag, pollId, voter.voterKey),
+        pending: keys.pendingClaims(tag, pollId),
+        closed: keys.pollClosed(tag, pollId),
+        ipVotes: keys.ipVotes(tag, pollId, voter.limitKey),
+        viewToken: keys.viewTokenUsed(tag, pollId, nonce ?? '-'),
+        prefixes: input.caller ? [] : windows,
+      },
     };
-    const captchaIfFlagged = captchaMode !== 'off' && !solved;
-    let admitted;
-    try {
-      admitted = await admission.admit(admitKeys, {
+  }
+
+  /** The one admission round trip; a refusal becomes its contract error. */
+  async function admit(cached: CachedPoll, input: CastVoteInput, at: Placement, token: ReturnType<typeof checkViewToken>, solved: boolean) {
+    const defences = integrity.enabled && !input.caller;
+    const admitted = await admission
+      .admit(at.keys, {
         voteId: uuidv7({ random: random16() }), // time-ordered: the votes primary key appends at its right edge
-        allowChange: poll.allow_change_vote,
+        allowChange: cached.poll.allow_change_vote,
         pendingTtlMs: deps.pendingTtlMs,
         windowMs: integrity.prefixWindowMs,
         prefixLimit: integrity.prefixLimit,
         captchaSolved: solved,
-        captchaIfFlagged,
+        captchaIfFlagged: captchaModeOf(cached) !== 'off' && !solved,
         // Per-address limits bound anonymous identities per address; a signed-in user is one voter anyway.
-        ipSoft: defences && !caller ? integrity.ipSoft : 0,
-        ipHard: defences && !caller ? integrity.ipHard : 0,
+        ipSoft: defences ? integrity.ipSoft : 0,
+        ipHard: defences ? integrity.ipHard : 0,
         ipWindowMs: 3_600_000,
-        endMs: poll.end_time?.getTime() ?? 0,
+        endMs: cached.poll.end_time?.getTime() ?? 0,
         viewTokenTtlMs: token.ttlMs,
-        viewTokenRequired: tokenRequired,
+        viewTokenRequired: token.required,
+      })
+      .catch(() => {
+        throw unavailable();
       });
-    } catch {
-      throw unavailable();
-    }
-    switch (admitted.outcome) {
-      case 'closed':
-        throw pollNotActive('This poll is closed');
-      case 'expired':
-        throw pollExpired();
-      case 'pending':
-        throw votePending(admitted.retryMs / 1000);
-      case 'duplicate':
-        throw alreadyVoted();
-      case 'rate_limited':
-        throw rateLimited(admitted.retryMs / 1000);
-      case 'captcha_step_up':
-        throw await captchaRequired(integrity.captcha, 'Many votes came from your network: solve the CAPTCHA to vote');
-      case 'captcha_flagged':
-        throw await captchaRequired(integrity.captcha, 'Votes from your network need a solved CAPTCHA for now');
-      case 'view_token':
-        throw validationError('This view token was used already: load the poll again', { field: 'view_token' });
-    }
-    const isNew = admitted.outcome === 'new';
-    const release = () => admission.release(admitKeys, admitted.voteId, admitted.seq, isNew);
+    if (admitted.outcome !== 'new' && admitted.outcome !== 'changed') throw await withChallenge(await ADMISSION_REFUSALS[admitted.outcome](admitted));
+    return admitted;
+  }
 
-    let watched = admitted;
-    if (caller && windows.length) {
-      let w;
-      try {
-        w = await admission.watch(windows, { voteId: admitted.voteId, windowMs: integrity.prefixWindowMs, prefixLimit: integrity.prefixLimit, captchaIfFlagged });
-      } catch {
-        await release();
-        throw unavailable();
-      }
-      if (w.outcome === 'captcha_flagged') {
-        await release();
-        throw await captchaRequired(integrity.captcha, 'Votes from your network need a solved CAPTCHA for now');
-      }
-      watched = { ...admitted, ...w, outcome: admitted.outcome };
-    }
-    // The votes already in a crossed window are flagged by their own durable job; a failed flag job is logged, never the vote's answer.
-    const flagJobs = watched.crossed.length
-      ? Promise.all(
-          watched.crossed.map((i) =>
-            integrity.flagPrefix({ poll_id: pollId, prefix: prefixes[i], vote_ids: watched.windowVoteIds, reason: FLAG_REASONS.velocity }),
-          ),
-        ).then(() => {}, (err: unknown) => integrity.onFlagJobFailed?.(err))
-      : null;
+  /** A 428 carries a fresh challenge to solve. */
+  async function withChallenge(err: AppError): Promise<AppError> {
+    return err.code === 'CAPTCHA_REQUIRED' ? new AppError(428, err.code, err.message, { challenge: await integrity.captcha.challenge() }) : err;
+  }
 
-    const keepMs = claimLifetimeMs(poll.end_time, now);
-    let changed = !isNew;
-    if (isNew && claimMayHaveLapsed(poll.published_at ?? poll.created_at, now)) {
-      let known: boolean;
-      try {
-        known = await deps.hasStoredVote(pollId, voter.voterKey);
-      } catch {
-        await release();
-        throw unavailable();
-      }
-      if (known && !poll.allow_change_vote) {
-        admission.confirm(admitKeys, keepMs, admitted.voteId, admitted.seq);
-        throw alreadyVoted();
-      }
-      changed = known;
-    }
+  const captchaModeOf = ({ poll }: CachedPoll) => (integrity.enabled ? poll.settings.captcha : 'off');
 
-    const reasons = flagReasonsOf({ prefixFlagged: watched.flaggedBefore || watched.crossed.length > 0, responseMs: token.responseMs, minResponseMs: integrity.minResponseMs });
+  return async function castVote(input: CastVoteInput): Promise<{ vote_id: string; changed: boolean; held: boolean }> {
+    const now = Date.now();
+    const cached = await loadPoll(input.pollId);
+    const ballot = checkVote(cached, input, now);
+    const token = checkViewToken(cached, input, now);
+    const at = place(cached, input, token.nonce);
+    const solved = input.body.captcha !== undefined && (await integrity.captcha.redeem(input.body.captcha).catch(() => false));
+    if (captchaModeOf(cached) === 'always' && !input.caller && !solved) {
+      throw await withChallenge(new AppError(428, 'CAPTCHA_REQUIRED', 'Solve the CAPTCHA to vote in this poll'));
+    }
+    const admitted = await admit(cached, input, at, token, solved);
+    const release = () => admission.release(at.keys, admitted.voteId, admitted.seq, admitted.outcome === 'new');
+    const velocity = input.caller && at.windows.length ? await watchPrefixes(at, admitted.voteId, captchaModeOf(cached) !== 'off' && !solved, release) : admitted;
+    const flagJobs = flagCrossedWindows(input.pollId, at.prefixes, velocity);
+    const changed = admitted.outcome === 'changed' || (await storedBefore(cached, at, admitted, release, now));
+
+    const reasons = flagReasonsOf({ prefixFlagged: velocity.flaggedBefore || velocity.crossed.length > 0, responseMs: token.responseMs, minResponseMs: integrity.minResponseMs });
     const tokenState: ViewTokenState = token.nonce && !admitted.viewTokenFresh ? 'reused' : token.state;
-    const vote: QueuedVote = {
-      vote_id: admitted.voteId,
-      poll_id: pollId,
-      shard: partition,
-      voter_key: voter.voterKey,
-      voter_id: caller?.userId ?? null,
-      voter_fingerprint: caller ? null : voter.voterKey.slice(2),
-      seq: Number(admitted.seq),
-      allow_change: poll.allow_change_vote,
-      selected: ballot.selected,
-      counted: ballot.counted,
-      ranking: ballot.ranking,
-      ratings: ballot.ratings,
-      ip: input.ip,
-      user_agent: input.userAgent.slice(0, 512),
-      status: reasons.length ? 'SUSPICIOUS' : 'VALID',
-      reasons,
-      response_ms: tokenState === 'valid' ? token.responseMs : null,
-      view_token: tokenState,
-      accepted_at: admitted.nowMs,
-      prefixes,
-      prefix_tag: prefixTag,
-      country: input.country,
-    };
+    const vote = queuedVoteOf(cached, input, at, admitted, ballot, reasons, tokenState === 'valid' ? token.responseMs : null, tokenState);
     try {
-      await batcher.submit(vote, voteQueueOf(partition, deps.voteQueues));
+      await batcher.submit(vote, voteQueueOf(at.partition, deps.voteQueues));
     } catch (err) {
       await release();
       throw err instanceof AppError ? err : unavailable();
     }
     if (flagJobs) await flagJobs;
     for (const r of reasons) integrity.onFlagged?.(r, 1);
-    admission.confirm(admitKeys, keepMs, admitted.voteId, admitted.seq);
+    admission.confirm(at.keys, claimLifetimeMs(cached.poll.end_time, now), admitted.voteId, admitted.seq);
     return { vote_id: admitted.voteId, changed, held: reasons.length > 0 };
   };
+
+  /** A signed-in vote's velocity windows (second round trip); a flagged prefix wanting a CAPTCHA releases the claim. */
+  async function watchPrefixes(at: Placement, voteId: string, captchaIfFlagged: boolean, release: () => Promise<unknown>) {
+    const w = await admission.watch(at.windows, { voteId, windowMs: integrity.prefixWindowMs, prefixLimit: integrity.prefixLimit, captchaIfFlagged }).catch(async () => {
+      await release();
+      throw unavailable();
+    });
+    if (w.outcome === 'watched') return w;
+    await release();
+    throw await withChallenge(ADMISSION_REFUSALS.captcha_flagged({ outcome: 'captcha_flagged' }) as AppError);
+  }
+
+  /** The votes already in a crossed window are flagged by their own durable job; a failed job is logged, never the vote's answer. */
+  function flagCrossedWindows(pollId: number, prefixes: string[], v: { crossed: number[]; windowVoteIds: string[] }): Promise<void> | null {
+    if (v.crossed.length === 0) return null;
+    const jobs = v.crossed.map((i) => integrity.flagPrefix({ poll_id: pollId, prefix: prefixes[i], vote_ids: v.windowVoteIds, reason: FLAG_REASONS.velocity }));
+    return Promise.all(jobs).then(() => {}, (err: unknown) => integrity.onFlagJobFailed?.(err));
+  }
+
+  /**
+   * Whether a "new" voter's claim had only lapsed (a poll open longer than claims last): the
+   * stored votes decide, a duplicate is refused and its claim restored, a change goes on.
+   */
+  async function storedBefore(cached: CachedPoll, at: Placement, admitted: { voteId: string; seq: string }, release: () => Promise<unknown>, now: number): Promise<boolean> {
+    const { poll } = cached;
+    if (!claimMayHaveLapsed(poll.published_at ?? poll.created_at, now)) return false;
+    const known = await deps.hasStoredVote(poll.poll_id, at.voter.voterKey).catch(async () => {
+      await release();
+      throw unavailable();
+    });
+    if (known && !poll.allow_change_vote) {
+      admission.confirm(at.keys, claimLifetimeMs(poll.end_time, now), admitted.voteId, admitted.seq);
+      throw alreadyVoted();
+    }
+    return known;
+  }
 }
 export type CastVote = ReturnType<typeof createVoteService>;
+
+/** The vote as queued for the committer. */
+function queuedVoteOf(
+  { poll }: CachedPoll,
+  input: CastVoteInput,
+  at: Placement,
+  admitted: { voteId: string; seq: string; nowMs: number },
+  ballot: Ballot,
+  reasons: string[],
+  responseMs: number | null,
+  viewToken: ViewTokenState,
+): QueuedVote {
+  return {
+    vote_id: admitted.voteId,
+    poll_id: poll.poll_id,
+    shard: at.partition,
+    voter_key: at.voter.voterKey,
+    voter_id: input.caller?.userId ?? null,
+    voter_fingerprint: input.caller ? null : at.voter.voterKey.slice(2),
+    seq: Number(admitted.seq),
+    allow_change: poll.allow_change_vote,
+    ...ballot,
+    ip: input.ip,
+    user_agent: input.userAgent.slice(0, 512),
+    status: reasons.length ? 'SUSPICIOUS' : 'VALID',
+    reasons,
+    response_ms: responseMs,
+    view_token: viewToken,
+    accepted_at: admitted.nowMs,
+    prefixes: at.prefixes,
+    prefix_tag: at.prefixTag,
+    country: input.country,
+  };
+}
