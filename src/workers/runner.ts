@@ -9,7 +9,7 @@ import type { Logger } from '../shared/logger.js';
 import { createMetricsRegistry, prom } from '../shared/metrics.js';
 import { createOpsHandler } from '../shared/ops-server.js';
 import { enqueueRollup, openQueue, openVoteQueues, QUEUES, rollupPolls } from '../shared/queues.js';
-import { createRedis, redisTargetOf } from '../shared/redis.js';
+import { createRedis, redisTargetOf, serversOf } from '../shared/redis.js';
 import { redisKeys } from '../shared/redis-keys.js';
 import { createAnalyticsRollupProcessor } from './analytics.js';
 import { createWorkerMetrics } from './metrics.js';
@@ -102,7 +102,9 @@ export async function startWorkers(config: Config, log: Logger, port = config.WO
     createOpsHandler(metrics, async () => {
       // The publisher queues commands while disconnected: ask it its state rather than wait on a ping.
       if (publisher.status !== 'ready') return false;
-      await Promise.all([sql`SELECT 1`.execute(db), publisher.ping()]);
+      const servers = serversOf(publisher);
+      if (servers.length === 0) return false;
+      await Promise.all([sql`SELECT 1`.execute(db), ...servers.map((s) => s.ping())]);
       return true;
     }),
   );
