@@ -1,8 +1,7 @@
 import http from 'node:http';
 import cors from 'cors';
 import type { AddressInfo } from 'node:net';
-import { sql } from 'kysely';
-import { createDb } from '../db/client.js';
+import { createDb, pingDatabase } from '../db/client.js';
 import { createExportDb } from '../db/analytics.js';
 import { hasStoredVote } from '../db/votes.js';
 import { createViewTokens } from '../domain/view-token.js';
@@ -10,7 +9,7 @@ import type { Config } from '../shared/config.js';
 import type { Logger } from '../shared/logger.js';
 import { createMetricsRegistry } from '../shared/metrics.js';
 import { enqueueRollup, openQueue, openVoteQueues, QUEUES, rollupPolls } from '../shared/queues.js';
-import { createRedis, redisTargetOf, serversOf } from '../shared/redis.js';
+import { createRedis, pingEveryMaster, redisTargetOf } from '../shared/redis.js';
 import { redisKeys } from '../shared/redis-keys.js';
 import { ADMIN_BOARD_PATH, createAdminBoard } from './admin-board.js';
 import { createApp } from './app.js';
@@ -142,11 +141,8 @@ export async function startApi(config: Config, log: Logger, port = config.PORT):
     metrics,
     ready: async () => {
       if (closing) return false;
-      // Every master: a vote lands on any of them (partitions spread over the cluster).
-      const servers = serversOf(redis);
-      if (servers.length === 0) return false;
-      await Promise.all([sql`SELECT 1`.execute(db), ...serversOf(redis).map((server) => server.ping())]);
-      return true;
+      const [, redisReady] = await Promise.all([pingDatabase(db), pingEveryMaster(redis)]);
+      return redisReady;
     },
     routers: [
       ['/api/v1/polls', pollsRouter({ polls, viewTokens, onView: pollViewRecorder(analytics) })],

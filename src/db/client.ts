@@ -1,4 +1,4 @@
-import { Kysely, PostgresDialect, type Transaction } from 'kysely';
+import { Kysely, PostgresDialect, sql, type Transaction } from 'kysely';
 import pg from 'pg';
 import type { DB } from './schema.js';
 
@@ -18,3 +18,8 @@ export function createDb(databaseUrl: string, max = 10): Kysely<DB> {
 }
 
 export type Db = Kysely<DB> | Transaction<DB>;
+
+/** Whether PostgreSQL answers (readiness checks). */
+export async function pingDatabase(db: Db): Promise<void> {
+  await sql`SELECT 1`.execute(db);
+}

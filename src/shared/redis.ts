@@ -79,6 +79,15 @@ export function serversOf(client: RedisClient): Redis[] {
   return client instanceof Cluster ? client.nodes('master') : [client];
 }
 
+/** Whether every master answers (readiness: on a cluster a vote may land on any of them). */
+export async function pingEveryMaster(client: RedisClient): Promise<boolean> {
+  if (client.status !== 'ready') return false;
+  const servers = serversOf(client);
+  if (servers.length === 0) return false;
+  await Promise.all(servers.map((s) => s.ping()));
+  return true;
+}
+
 /** The connection that owns `key`'s slot: commands such as WAIT must run on the connection that wrote. */
 export function connectionFor(client: RedisClient, key: string): Redis {
   if (!(client instanceof Cluster)) return client;

@@ -1,15 +1,14 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { sql } from 'kysely';
 import type { Worker } from 'bullmq';
-import { createDb } from '../db/client.js';
+import { createDb, pingDatabase } from '../db/client.js';
 import type { QueuedVote } from '../db/votes.js';
 import type { Config } from '../shared/config.js';
 import type { Logger } from '../shared/logger.js';
 import { createMetricsRegistry, prom } from '../shared/metrics.js';
 import { createOpsHandler } from '../shared/ops-server.js';
 import { enqueueRollup, openQueue, openVoteQueues, QUEUES, rollupPolls } from '../shared/queues.js';
-import { createRedis, redisTargetOf, serversOf } from '../shared/redis.js';
+import { createRedis, pingEveryMaster, redisTargetOf } from '../shared/redis.js';
 import { redisKeys } from '../shared/redis-keys.js';
 import { createAnalyticsRollupProcessor } from './analytics.js';
 import { createWorkerMetrics } from './metrics.js';
@@ -100,12 +99,9 @@ export async function startWorkers(config: Config, log: Logger, port = config.WO
 
   const server = http.createServer(
     createOpsHandler(metrics, async () => {
-      // The publisher queues commands while disconnected: ask it its state rather than wait on a ping.
-      if (publisher.status !== 'ready') return false;
-      const servers = serversOf(publisher);
-      if (servers.length === 0) return false;
-      await Promise.all([sql`SELECT 1`.execute(db), ...servers.map((s) => s.ping())]);
-      return true;
+      // The publisher queues commands while disconnected: pingEveryMaster asks its state first rather than wait.
+      const [, redisReady] = await Promise.all([pingDatabase(db), pingEveryMaster(publisher)]);
+      return redisReady;
     }),
   );
   await new Promise<void>((resolve) => server.listen(port, resolve));
