@@ -1,8 +1,8 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { CorsOptions } from 'cors';
-import { isIP } from 'node:net';
 import { z } from 'zod';
 import proxyaddr from 'proxy-addr';
+import { canonicalIp } from '../domain/ip-address.js';
 import { AppError, errorBody, notJson, payloadTooLarge, unavailable, validationError } from '../shared/errors.js';
 import type { Logger } from '../shared/logger.js';
 
@@ -147,16 +147,11 @@ export function rememberPeerTrust(trust: (addr: string, i: number) => boolean): 
   };
 }
 
-/** The client address per the trust-proxy rule, with IPv4-mapped IPv6 shown as IPv4. */
+/**
+ * The client address per the trust-proxy rule, in its one written form (IPv4-mapped IPv6 as
+ * IPv4, canonical IPv6, no zone): every spelling of one address is one voter.
+ */
 export function clientIp(req: IncomingMessage, trust: (addr: string, i: number) => boolean): string {
-  let ip = withoutZone(proxyaddr(req, trust));
   // A forwarded entry that is not an address (a broken or hostile proxy) must not become one.
-  if (isIP(ip) === 0) ip = withoutZone(req.socket.remoteAddress ?? '0.0.0.0');
-  return ip.startsWith('::ffff:') && ip.includes('.') ? ip.slice(7) : ip;
-}
-
-/** `fe80::1%eth0` as `fe80::1`: the zone names one of our interfaces, not the client, and PostgreSQL's inet refuses it. */
-function withoutZone(ip: string): string {
-  const zone = ip.indexOf('%');
-  return zone < 0 ? ip : ip.slice(0, zone);
+  return canonicalIp(proxyaddr(req, trust)) ?? canonicalIp(req.socket.remoteAddress ?? '') ?? '0.0.0.0';
 }
