@@ -2,6 +2,10 @@ import { z } from 'zod';
 
 const isoDate = z.iso.datetime({ offset: true }).transform((s) => new Date(s));
 
+/** PostgreSQL's text refuses NUL: a string carrying one is the caller's mistake (400), not ours (500). */
+export const NO_NUL = /^[^\u0000]*$/;
+export const NO_NUL_MESSAGE = 'must not contain NUL characters';
+
 const settingsSchema = z.strictObject({
   max_choices: z.number().int().min(1).max(100).optional(),
   require_authentication: z.boolean().optional(),
@@ -12,17 +16,18 @@ const settingsSchema = z.strictObject({
 });
 
 const optionSchema = z.strictObject({
-  text: z.string().trim().min(1).max(200),
+  text: z.string().trim().min(1).max(200).regex(NO_NUL, NO_NUL_MESSAGE),
   image_url: z
     .url({ protocol: /^https?$/ })
     .max(2048)
+    .regex(NO_NUL, NO_NUL_MESSAGE)
     .nullable()
     .optional(),
 });
 
 /** POST /api/v1/polls */
 export const createPollSchema = z.strictObject({
-  question: z.string().trim().min(1).max(500),
+  question: z.string().trim().min(1).max(500).regex(NO_NUL, NO_NUL_MESSAGE),
   poll_type: z.enum(['SINGLE_CHOICE', 'MULTIPLE_CHOICE', 'RANKED', 'RATING']),
   options: z.array(optionSchema).min(1).max(50),
   is_anonymous: z.boolean().default(false),
@@ -37,7 +42,7 @@ export type CreatePollBody = z.infer<typeof createPollSchema>;
 
 /** PATCH /api/v1/polls/:id: any field while DRAFT (checked by the service). */
 export const patchPollSchema = z.strictObject({
-  question: z.string().trim().min(1).max(500).optional(),
+  question: z.string().trim().min(1).max(500).regex(NO_NUL, NO_NUL_MESSAGE).optional(),
   poll_type: z.enum(['SINGLE_CHOICE', 'MULTIPLE_CHOICE', 'RANKED', 'RATING']).optional(),
   options: z.array(optionSchema).min(1).max(50).optional(),
   is_anonymous: z.boolean().optional(),

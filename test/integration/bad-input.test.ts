@@ -1,0 +1,50 @@
+import net from 'node:net';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parsePrometheus } from '../helpers/prom.js';
+import { call, createPoll, eventually, startStack, tokenFor, type Stack } from '../helpers/stack.js';
+
+/** Bad input never gets 500 or 503: it is the caller's mistake, answered 400 (or 428). */
+let stack: Stack;
+let creator: string;
+let admin: string;
+beforeAll(async () => {
+  stack = await startStack({ env: { TRUST_PROXY: 'loopback' } });
+  creator = await tokenFor(1);
+  admin = await tokenFor(99, { role: 'admin' });
+});
+afterAll(async () => {
+  await stack?.close();
+});
+
+function expectValidation(res: { status: number; body: any }, field?: string) {
+  expect({ status: res.status, code: res.body?.error?.code }).toEqual({ status: 400, code: 'VALIDATION_ERROR' });
+  if (field) expect(res.body.error.field).toBe(field);
+}
+
+const base = { question: 'Q?', poll_type: 'SINGLE_CHOICE', options: [{ text: 'a' }, { text: 'b' }] };
+
+describe('a NUL character (PostgreSQL text refuses it)', () => {
+  it('in a question or an option is 400 VALIDATION_ERROR, on create and on edit', async () => {
+    const create = (body: object) => call(stack, 'POST', '/api/v1/polls', { token: creator, body: { ...base, ...body } });
+    expectValidation(await create({ question: 'Q\u0000?' }), 'question');
+    expectValidation(await create({ options: [{ text: 'a\u0000' }, { text: 'b' }] }), 'options.0.text');
+    expectValidation(await create({ options: [{ text: 'a', image_url: 'https://example.org/a\u0000.png' }, { text: 'b' }] }), 'options.0.image_url');
+    const draft = await createPoll(stack, { status: 'DRAFT' }, creator);
+    const patch = (body: object) => call(stack, 'PATCH', `/api/v1/polls/${draft.poll_id}`, { token: creator, body });
+    expectValidation(await patch({ question: '\u0000' }), 'question');
+    expectValidation(await patch({ options: [{ text: 'x' }, { text: 'y\u0000z' }] }), 'options.1.text');
+  });
+
+  it('in a review note is 400 VALIDATION_ERROR, and the vote stays as it was', async () => {
+    const poll = await createPoll(stack, {}, creator);
+    const res = await call(stack, 'POST', `/api/v1/polls/${poll.poll_id}/votes`, { body: { options: [poll.options[0].option_id] }, headers: { 'x-forwarded-for': '198.51.100.1' } });
+    expect(res.status).toBe(202);
+    const voteId = res.body.vote_id as string;
+    await eventually(async () => (await stack.db.selectFrom('votes').select('vote_id').where('vote_id', '=', voteId).executeTakeFirst()) !== undefined, 15_000, 'vote stored');
+    const review = await call(stack, 'POST', `/api/v1/admin/votes/${voteId}/review`, { token: admin, body: { decision: 'REJECTED', note: 'bot\u0000' } });
+    expectValidation(review, 'note');
+    const stored = await stack.db.selectFrom('votes').select('status').where('vote_id', '=', voteId).executeTakeFirstOrThrow();
+    expect(stored.status).toBe('VALID');
+  });
+});
+
