@@ -48,3 +48,33 @@ describe('a NUL character (PostgreSQL text refuses it)', () => {
   });
 });
 
+describe('a tampered moderation cursor', () => {
+  const cursor = (c: unknown) => Buffer.from(typeof c === 'string' ? c : JSON.stringify(c)).toString('base64url');
+  const list = (raw: string) => call(stack, 'GET', `/api/v1/admin/flagged-votes?cursor=${encodeURIComponent(raw)}`, { token: admin });
+  const uuid = '0193c0de-0000-7000-8000-000000000001';
+
+  it('is 400 VALIDATION_ERROR naming the cursor, whatever was changed', async () => {
+    for (const raw of [
+      cursor({ created_at: '2026-02-31 10:00:00.123456+00', vote_id: uuid }),
+      cursor({ created_at: '1', vote_id: uuid }),
+      cursor({ created_at: '2026-12-02 25:00:00+00', vote_id: uuid }),
+      cursor({ created_at: '0000-01-01 00:00:00+00', vote_id: uuid }),
+      cursor({ created_at: '2026-12-02 10:00:00+00', vote_id: '-'.repeat(36) }),
+      cursor({ created_at: '2026-12-02 10:00:00+00', vote_id: 'g'.repeat(8) + uuid.slice(8) }),
+      cursor({ created_at: '2026-12-02 10:00:00\u0000+00', vote_id: uuid }),
+      cursor({ created_at: ['2026-12-02 10:00:00+00'], vote_id: uuid }),
+      cursor('null'),
+      cursor('[]'),
+      'not base64 at all!',
+    ]) {
+      expectValidation(await list(raw), 'cursor');
+    }
+  });
+
+  it('while a cursor the API handed out still pages', async () => {
+    const ok = await list(cursor({ created_at: '2026-12-02 10:00:00.123456+00', vote_id: uuid }));
+    expect(ok.status).toBe(200);
+    expect(ok.body.items).toEqual([]);
+  });
+});
+
