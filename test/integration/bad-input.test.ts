@@ -78,3 +78,25 @@ describe('a tampered moderation cursor', () => {
   });
 });
 
+describe('a CAPTCHA payload the library cannot check', () => {
+  const bad = [
+    { algorithm: 'SHA-999', challenge: 'ab', number: 1, salt: 'x', signature: 'ab' },
+    { algorithm: 7, challenge: 'ab', number: 1, salt: 'x', signature: 'ab' },
+    { algorithm: 'SHA-256', challenge: 5, number: 'one', salt: 'x', signature: 'ab' },
+  ].map((p) => Buffer.from(JSON.stringify(p)).toString('base64'));
+  let n = 0;
+  const vote = (pollId: number, optionId: number, captcha: string) =>
+    call(stack, 'POST', `/api/v1/polls/${pollId}/votes`, { body: { options: [optionId], captcha }, headers: { 'x-forwarded-for': `198.51.100.${++n + 10}` } });
+
+  it('counts as not solved: a vote that needs none passes, one that needs one gets 428', async () => {
+    const off = await createPoll(stack, { settings: { captcha: 'off' } }, creator);
+    const always = await createPoll(stack, { settings: { captcha: 'always' } }, creator);
+    for (const captcha of bad) {
+      expect((await vote(off.poll_id, off.options[0].option_id, captcha)).status).toBe(202);
+      const res = await vote(always.poll_id, always.options[0].option_id, captcha);
+      expect({ status: res.status, code: res.body?.error?.code }).toEqual({ status: 428, code: 'CAPTCHA_REQUIRED' });
+      expect(res.body.error.challenge).toBeDefined();
+    }
+  });
+});
+
