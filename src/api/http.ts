@@ -74,7 +74,7 @@ export function sendError(res: ServerResponse, err: unknown, log: Logger): void 
   sendJson(res, appErr.status, errorBody(appErr), appErr.headers);
 }
 
-/** Reads and parses a JSON body of at most `limit` bytes; 413 / 400 otherwise. */
+/** Reads and parses a JSON body of at most `limit` bytes; 413 / 400 otherwise (400 too for a body the client never finished). */
 export function readJsonBody(req: IncomingMessage, limit: number): Promise<unknown> {
   return new Promise((resolve, reject) => {
     const type = req.headers['content-type'];
@@ -102,7 +102,9 @@ export function readJsonBody(req: IncomingMessage, limit: number): Promise<unkno
       }
       chunks.push(chunk);
     });
+    let ended = false;
     req.on('end', () => {
+      ended = true;
       if (size > limit) return;
       try {
         resolve(JSON.parse(chunks.length === 1 ? chunks[0].toString('utf8') : Buffer.concat(chunks).toString('utf8')));
@@ -110,9 +112,16 @@ export function readJsonBody(req: IncomingMessage, limit: number): Promise<unkno
         reject(validationError('The body is not valid JSON'));
       }
     });
-    req.on('error', reject);
+    // A client that goes away mid-upload (ECONNRESET, "aborted") is the client's doing: never
+    // "PostgreSQL or Redis unreachable", never counted as a backend failure.
+    req.on('error', () => reject(bodyCutShort()));
+    req.on('close', () => {
+      if (!ended) reject(bodyCutShort());
+    });
   });
 }
+
+const bodyCutShort = () => validationError('The request body was cut short');
 
 /** Parses a path id: a positive integer that fits a JS number, else null. */
 export function parseId(raw: string | undefined): number | null {

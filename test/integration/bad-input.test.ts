@@ -100,3 +100,31 @@ describe('a CAPTCHA payload the library cannot check', () => {
   });
 });
 
+describe('a vote upload the client abandons', () => {
+  it('is not a backend failure: no 503 counted, and the vote path keeps working', async () => {
+    const poll = await createPoll(stack, {}, creator);
+    const metrics = async () => parsePrometheus(await (await fetch(`${stack.url}/metrics`)).text());
+    const before = await metrics();
+    const { port } = new URL(stack.url);
+    for (let i = 0; i < 3; i++) {
+      await new Promise<void>((resolve, reject) => {
+        const socket = net.connect(Number(port), '127.0.0.1', () => {
+          socket.write(
+            `POST /api/v1/polls/${poll.poll_id}/votes HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 200\r\n\r\n{"options": [`,
+          );
+          setTimeout(() => socket.destroy(), 50);
+        });
+        socket.on('close', () => resolve());
+        socket.on('error', reject);
+      });
+    }
+    const moved = (m: Awaited<ReturnType<typeof metrics>>, code: string) =>
+      m.value('votes_rejected_total', { code }) - before.value('votes_rejected_total', { code });
+    await eventually(async () => moved(await metrics(), 'VALIDATION_ERROR') === 3, 10_000, 'three abandoned uploads counted');
+    const after = await metrics();
+    expect(moved(after, 'UNAVAILABLE')).toBe(0);
+    expect(moved(after, 'INTERNAL')).toBe(0);
+    const res = await call(stack, 'POST', `/api/v1/polls/${poll.poll_id}/votes`, { body: { options: [poll.options[0].option_id] }, headers: { 'x-forwarded-for': '198.51.100.200' } });
+    expect(res.status).toBe(202);
+  });
+});
