@@ -16,7 +16,7 @@ export interface Refusal {
   reason: string;
 }
 
-/** The contract's close codes for the access rules; null when the viewer may watch. */
+/** The contract's close codes for the access rules (4404 for what does not exist for this viewer, 4403 for the rest); null when the viewer may watch. */
 export function refusalFor(facts: PollAccessFacts | null, viewer: Viewer): Refusal | null {
   if (!facts) return { code: 4404, reason: 'POLL_NOT_FOUND' };
   try {
@@ -25,9 +25,9 @@ export function refusalFor(facts: PollAccessFacts | null, viewer: Viewer): Refus
     return null;
   } catch (err) {
     if (!(err instanceof AppError)) throw err;
-    if (err.code !== 'POLL_NOT_FOUND') return { code: 4403, reason: err.code };
-    // Over HTTP a PRIVATE poll without its key looks absent; the live-results issue asks for 4403.
-    return facts.visibility === 'PRIVATE' ? { code: 4403, reason: 'FORBIDDEN' } : { code: 4404, reason: 'POLL_NOT_FOUND' };
+    // A DRAFT of someone else and a PRIVATE poll without its key answer exactly as a poll that
+    // does not exist: a different code would tell which ids are drafts or private polls.
+    return err.code === 'POLL_NOT_FOUND' ? { code: 4404, reason: 'POLL_NOT_FOUND' } : { code: 4403, reason: err.code };
   }
 }
 

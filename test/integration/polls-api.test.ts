@@ -115,7 +115,8 @@ describe('read and list', () => {
 describe('edit, publish, close', () => {
   it('a DRAFT can change anything; only the creator may edit', async () => {
     const poll = await createPoll(stack, { status: 'DRAFT' });
-    expectError(await call(stack, 'PATCH', `/api/v1/polls/${poll.poll_id}`, { body: { question: 'x' }, token: stranger }), 403, 'FORBIDDEN');
+    // A draft does not exist for anyone else.
+    expectError(await call(stack, 'PATCH', `/api/v1/polls/${poll.poll_id}`, { body: { question: 'x' }, token: stranger }), 404, 'POLL_NOT_FOUND');
     expectError(await call(stack, 'PATCH', `/api/v1/polls/${poll.poll_id}`, { body: { question: 'x' } }), 401, 'AUTH_REQUIRED');
     const res = await call(stack, 'PATCH', `/api/v1/polls/${poll.poll_id}`, {
       token: owner,
@@ -128,7 +129,7 @@ describe('edit, publish, close', () => {
   });
   it('publish moves DRAFT to ACTIVE once', async () => {
     const poll = await createPoll(stack, { status: 'DRAFT' });
-    expectError(await call(stack, 'POST', `/api/v1/polls/${poll.poll_id}/publish`, { token: stranger }), 403, 'FORBIDDEN');
+    expectError(await call(stack, 'POST', `/api/v1/polls/${poll.poll_id}/publish`, { token: stranger }), 404, 'POLL_NOT_FOUND');
     const res = await call(stack, 'POST', `/api/v1/polls/${poll.poll_id}/publish`, { token: owner });
     expect(res.status).toBe(200);
     expect(res.body.status).toBe('ACTIVE');
@@ -162,9 +163,10 @@ describe('edit, publish, close', () => {
   });
   it('edit and publish are the creator\'s alone, admins included', async () => {
     const poll = await createPoll(stack, { status: 'DRAFT' });
-    for (const token of [stranger, admin]) {
-      expectError(await call(stack, 'PATCH', `/api/v1/polls/${poll.poll_id}`, { token, body: { question: 'Mine now?' } }), 403, 'FORBIDDEN');
-      expectError(await call(stack, 'POST', `/api/v1/polls/${poll.poll_id}/publish`, { token }), 403, 'FORBIDDEN');
+    // A stranger does not even see the draft; an admin sees it but may not change it.
+    for (const [token, status, code] of [[stranger, 404, 'POLL_NOT_FOUND'], [admin, 403, 'FORBIDDEN']] as const) {
+      expectError(await call(stack, 'PATCH', `/api/v1/polls/${poll.poll_id}`, { token, body: { question: 'Mine now?' } }), status, code);
+      expectError(await call(stack, 'POST', `/api/v1/polls/${poll.poll_id}/publish`, { token }), status, code);
     }
     const after = await call(stack, 'GET', `/api/v1/polls/${poll.poll_id}`, { token: owner });
     expect({ status: after.body.status, question: after.body.question }).toEqual({ status: 'DRAFT', question: 'Best editor?' });

@@ -227,10 +227,10 @@ describe('access on upgrade', () => {
     expect(Date.now() - started).toBeLessThan(4000);
   });
 
-  it('closes with 4403 for a PRIVATE poll without its key, an organization outsider and hidden results', async () => {
+  it('closes with 4404 for a PRIVATE poll without its key, 4403 for an organization outsider and hidden results', async () => {
     const privatePoll = await publicPoll({ visibility: 'PRIVATE' });
-    expect(await refusal(watch(g1, { poll_id: privatePoll.poll_id }))).toBe(4403);
-    expect(await refusal(watch(g1, { poll_id: privatePoll.poll_id, key: 'wrong' }))).toBe(4403);
+    expect(await refusal(watch(g1, { poll_id: privatePoll.poll_id }))).toBe(4404);
+    expect(await refusal(watch(g1, { poll_id: privatePoll.poll_id, key: 'wrong' }))).toBe(4404);
     const withKey = watch(g1, { poll_id: privatePoll.poll_id, key: privatePoll.access_key! });
     await withKey.waitFor(() => true, 5000, 'the private snapshot');
 
