@@ -1,21 +1,9 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { CorsOptions } from 'cors';
 import { z } from 'zod';
 import proxyaddr from 'proxy-addr';
 import { canonicalIp } from '../domain/ip-address.js';
 import { AppError, errorBody, notJson, payloadTooLarge, unavailable, validationError } from '../shared/errors.js';
 import type { Logger } from '../shared/logger.js';
-
-/** CORS for the API from CORS_ORIGINS: `*` or a comma-separated list of origins. No cookies are used, so no credentials. */
-export function corsOptions(raw: string): CorsOptions {
-  const origins = raw.split(',').map((o) => o.trim()).filter(Boolean);
-  return {
-    origin: origins.includes('*') ? '*' : origins,
-    methods: ['GET', 'POST', 'PATCH', 'OPTIONS'],
-    exposedHeaders: ['Retry-After'],
-    maxAge: 600,
-  };
-}
 
 /** Writes a JSON response. */
 export function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {

@@ -1,5 +1,4 @@
 import http from 'node:http';
-import cors from 'cors';
 import type { AddressInfo } from 'node:net';
 import { sql } from 'kysely';
 import type { Queue } from 'bullmq';
@@ -21,7 +20,9 @@ import { createAnalyticsService } from './services/analytics.js';
 import { createApp } from './app.js';
 import { createApiMetrics } from './metrics.js';
 import { createAuthenticator } from './auth.js';
-import { corsOptions, rememberPeerTrust, trustProxySetting } from './http.js';
+import { rememberPeerTrust, trustProxySetting } from './http.js';
+import { createOriginGate } from './origins.js';
+import { parseOriginList } from '../domain/origins.js';
 import { pollsRouter } from './routes/polls.js';
 import { resultsRouter } from './routes/results.js';
 import { createVoteRoute } from './routes/votes.js';
@@ -181,17 +182,30 @@ export async function startApi(config: Config, log: Logger, port = config.PORT):
     },
   });
 
-  const allowCors = cors(corsOptions(config.CORS_ORIGINS));
+  const originGate = createOriginGate({
+    configured: parseOriginList(config.CORS_ORIGINS),
+    embedOriginsOf: async (pollId) => (await pollCache.get(pollId))?.poll.settings.embed_origins ?? [],
+    trust: app.get('trust proxy fn'),
+    log,
+    onRefused: () => apiMetrics.originsRefused.inc(),
+  });
+  const dispatch = (req: http.IncomingMessage, res: http.ServerResponse) => {
+    if (!voteRoute(req, res)) app(req, res);
+  };
   const server = http.createServer((req, res) => {
     // Keep-alive clients would otherwise keep a closing server busy forever.
     if (closing) res.setHeader('Connection', 'close');
-    if (req.headers.origin !== undefined && req.url?.startsWith('/api/')) {
-      // Every API route, the vote fast path too; a preflight is answered here and goes no further.
-      let preflight = true;
-      allowCors(req, res, () => (preflight = false));
-      if (preflight) return;
+    const origin = req.headers.origin;
+    if (origin !== undefined && req.url?.startsWith('/api/')) {
+      // Every API route, the vote fast path too; a preflight or a refusal is answered here and goes no further.
+      const verdict = originGate(req, res, origin);
+      if (verdict === false) return;
+      if (verdict !== true) {
+        void verdict.then((go) => go && dispatch(req, res));
+        return;
+      }
     }
-    if (!voteRoute(req, res)) app(req, res);
+    dispatch(req, res);
   });
   server.keepAliveTimeout = 65_000;
   await new Promise<void>((resolve) => server.listen(port, resolve));

@@ -12,6 +12,8 @@ export interface PollSettings {
   rating_min: number;
   rating_max: number;
   captcha: 'off' | 'flagged' | 'always';
+  /** Origins (lower-case `scheme://host[:port]`) allowed to embed the poll and to vote from a browser. */
+  embed_origins: string[];
 }
 
 type Timestamp = ColumnType<Date, Date | string | undefined, Date | string>;

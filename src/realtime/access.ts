@@ -31,14 +31,19 @@ export function refusalFor(facts: PollAccessFacts | null, viewer: Viewer): Refus
   }
 }
 
+/** What the gateway knows of a poll to admit a watcher: the access rules and the browser origins that may embed it. */
+export interface WatchFacts extends PollAccessFacts {
+  embed_origins: readonly string[];
+}
+
 /**
  * The access facts of polls, kept `ttlMs` so that a crowd connecting to one poll costs one
  * lookup; `invalidate` drops a poll at once when it changes.
  */
 export function createAccessFacts(db: Kysely<DB>, ttlMs: number) {
-  const entries = new Map<number, { at: number; pending: boolean; value: Promise<PollAccessFacts | null> }>();
+  const entries = new Map<number, { at: number; pending: boolean; value: Promise<WatchFacts | null> }>();
 
-  async function load(pollId: number): Promise<PollAccessFacts | null> {
+  async function load(pollId: number): Promise<WatchFacts | null> {
     const found = await findPoll(db, pollId);
     if (!found) return null;
     const { poll } = found;
@@ -49,12 +54,13 @@ export function createAccessFacts(db: Kysely<DB>, ttlMs: number) {
       org_id: poll.org_id,
       access_key: poll.access_key,
       show_results_before_close: poll.settings.show_results_before_close,
+      embed_origins: poll.settings.embed_origins ?? [],
     };
   }
 
   return {
     /** A poll's access facts (null when there is no such poll), at most `ttlMs` old. */
-    get(pollId: number): Promise<PollAccessFacts | null> {
+    get(pollId: number): Promise<WatchFacts | null> {
       const now = Date.now();
       const hit = entries.get(pollId);
       // A load in flight is shared even with a zero TTL: concurrent connects cost one lookup.

@@ -1,6 +1,15 @@
 import { z } from 'zod';
+import { parseOriginList } from '../domain/origins.js';
 
 const int = (def: number) => z.coerce.number().int().nonnegative().default(def);
+
+const originList = z
+  .string()
+  .default('')
+  .superRefine((raw, ctx) => {
+    const { invalid } = parseOriginList(raw);
+    if (invalid.length) ctx.addIssue({ code: 'custom', message: `not origins (scheme://host[:port], comma-separated, or *): ${invalid.join(', ')}` });
+  });
 
 const schema = z.object({
   NODE_ENV: z.string().default('development'),
@@ -39,10 +48,12 @@ const schema = z.object({
   ANALYTICS_ROLLUP_DELAY_MS: int(2000),
   // Where a trusted CDN sets the visitor's country (e.g. cf-ipcountry); unset = offline IP database.
   GEO_COUNTRY_HEADER: z.string().regex(/^[A-Za-z0-9-]*$/).transform((h) => h.toLowerCase() || undefined).optional(),
-  CORS_ORIGINS: z.string().default('*'),
-  // '*' lets the API's own pages (another port, so another origin) watch live results out of the
-  // box. A list must name the pages' origin too, e.g. https://polls.example.
-  WS_ALLOWED_ORIGINS: z.string().default('*'),
+  // Browser origins besides the service's own pages (and each poll's settings.embed_origins) that
+  // may call the API; '*' allows any site, so any site can make its visitors vote.
+  CORS_ORIGINS: originList,
+  // Extra origins for the gateway only. It always allows pages on its own host name (the API's
+  // pages on another port), CORS_ORIGINS and the watched poll's embed origins.
+  WS_ALLOWED_ORIGINS: originList,
   // The gateway's /ws URL as browsers reach it (e.g. wss://live.example/ws); empty = the page's
   // own host name on REALTIME_PORT. Handed to the web pages in a <meta> tag.
   PUBLIC_REALTIME_URL: z

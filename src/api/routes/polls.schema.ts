@@ -6,6 +6,8 @@ const isoDate = z.iso.datetime({ offset: true }).transform((s) => new Date(s));
 export const NO_NUL = /^[^\u0000]*$/;
 export const NO_NUL_MESSAGE = 'must not contain NUL characters';
 
+const ORIGIN = /^https?:\/\/[^/?#@\s\\]+$/i;
+
 const settingsSchema = z.strictObject({
   max_choices: z.number().int().min(1).max(100).optional(),
   require_authentication: z.boolean().optional(),
@@ -13,6 +15,8 @@ const settingsSchema = z.strictObject({
   rating_min: z.number().int().min(-100).max(100).optional(),
   rating_max: z.number().int().min(-100).max(100).optional(),
   captcha: z.enum(['off', 'flagged', 'always']).optional(),
+  // Checked and normalised (lower case, no default port) by the service.
+  embed_origins: z.array(z.string().max(300).regex(ORIGIN, 'must be an origin: scheme://host[:port], no path')).max(20).optional(),
 });
 
 const optionSchema = z.strictObject({
