@@ -469,6 +469,7 @@ describe('openapi.yaml', () => {
       errors.notFound('No such vote'),
       errors.pollNotActive(),
       errors.alreadyVoted(),
+      errors.votePending(2),
       originNotAllowed(),
       errors.conflict('The poll changed meanwhile; try again'),
       errors.pollExpired(),
