@@ -96,6 +96,7 @@ export async function startRealtime(config: Config, log: Logger, port = config.R
     keys,
     onSent: (n) => messagesSent.inc(n),
     onSlowConsumerDropped: () => slowDropped.inc(),
+    lingerMs: config.WS_FEED_LINGER_MS,
   });
 
   void subscriber.subscribe(keys.pollInvalidations).catch(() => {});

@@ -64,6 +64,9 @@ const schema = z.object({
   WS_MAX_CONNECTIONS_PER_IP: int(50),
   // A peer that misses one ping interval's pong is dropped.
   WS_PING_INTERVAL_MS: int(30_000),
+  // How long the gateway keeps a poll's feed (subscription and latest results) after its last
+  // watcher left: reconnecting clients cost no reload of the poll's results.
+  WS_FEED_LINGER_MS: int(30_000),
 });
 
 export type Config = Readonly<z.infer<typeof schema>>;
