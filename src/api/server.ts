@@ -17,6 +17,7 @@ import { createExportDb } from '../db/analytics.js';
 import { ANALYTICS_QUEUE, enqueueRollup, rollupPolls, type AnalyticsRollupJob } from '../workers/analytics.js';
 import { analyticsRouter, pollViewRecorder } from './routes/analytics.js';
 import { createAnalyticsService } from './services/analytics.js';
+import { createExportSlots } from './services/export-slots.js';
 import { createApp } from './app.js';
 import { createApiMetrics } from './metrics.js';
 import { createAuthenticator } from './auth.js';
@@ -63,7 +64,7 @@ export async function startApi(config: Config, log: Logger, port = config.PORT):
   const queues: Queue[] = [voteQueue, lifecycleQueue, flagQueue];
   const analyticsQueue = createQueue<AnalyticsRollupJob>(ANALYTICS_QUEUE, queueCtx);
   queues.push(analyticsQueue);
-  const exportDb = createExportDb(config.DATABASE_URL);
+  const exportDb = createExportDb(config.DATABASE_URL, config.EXPORT_POOL_SIZE, config.EXPORT_TIMEOUT_MS);
 
   const metrics = createMetricsRegistry('api');
   const apiMetrics = createApiMetrics(metrics);
@@ -129,7 +130,17 @@ export async function startApi(config: Config, log: Logger, port = config.PORT):
     lifecycle: lifecycleQueue,
     onClosed: (pollId) => enqueueRollup(analyticsQueue, pollId, 0),
   });
-  const analytics = createAnalyticsService({ db, exportDb, polls: pollCache, redis, keys, rollups: analyticsQueue, log });
+  const analytics = createAnalyticsService({
+    db,
+    exportDb,
+    polls: pollCache,
+    redis,
+    keys,
+    rollups: analyticsQueue,
+    log,
+    // A slot outlives the longest export a little: it is released when the response ends.
+    exportSlots: createExportSlots({ redis, key: keys.exportSlots, limit: config.EXPORTS_PER_CALLER, ttlMs: config.EXPORT_TIMEOUT_MS + 60_000 }),
+  });
   const results = createResultsService({ db, polls: pollCache, cacheMs: 200 });
 
   const trustProxy = trustProxySetting(config.TRUST_PROXY);
@@ -154,7 +165,7 @@ export async function startApi(config: Config, log: Logger, port = config.PORT):
     },
     routers: [
       ['/api/v1/polls', pollsRouter({ polls, viewTokens, onView: pollViewRecorder(analytics) })],
-      ['/api/v1/polls', analyticsRouter({ analytics })],
+      ['/api/v1/polls', analyticsRouter({ analytics, exportIdleMs: config.EXPORT_IDLE_MS })],
       ['/api/v1/polls', resultsRouter({ results })],
       ['/api/v1/captcha', captchaRouter({ captcha })],
       ['/api/v1/admin', moderationRouter({ moderation })],

@@ -46,6 +46,13 @@ const schema = z.object({
   POLL_CACHE_MS: int(1000),
   // Analytics: a rollup runs this long after votes land (coalesced per poll).
   ANALYTICS_ROLLUP_DELAY_MS: int(2000),
+  // CSV exports: the longest one may run (PostgreSQL's statement_timeout on the export pool), how
+  // long one may wait on a client that reads nothing, and how many one caller may run at once
+  // (over every API process); the export pool has EXPORT_POOL_SIZE connections per process.
+  EXPORT_TIMEOUT_MS: int(300_000),
+  EXPORT_IDLE_MS: int(30_000),
+  EXPORTS_PER_CALLER: int(2),
+  EXPORT_POOL_SIZE: int(4),
   // Where a trusted CDN sets the visitor's country (e.g. cf-ipcountry); unset = offline IP database.
   GEO_COUNTRY_HEADER: z.string().regex(/^[A-Za-z0-9-]*$/).transform((h) => h.toLowerCase() || undefined).optional(),
   // Browser origins besides the service's own pages (and each poll's settings.embed_origins) that
