@@ -1,21 +1,9 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { CorsOptions } from 'cors';
-import { isIP } from 'node:net';
 import { z } from 'zod';
 import proxyaddr from 'proxy-addr';
+import { canonicalIp } from '../domain/ip-address.js';
 import { AppError, errorBody, notJson, payloadTooLarge, unavailable, validationError } from '../shared/errors.js';
 import type { Logger } from '../shared/logger.js';
-
-/** CORS for the API from CORS_ORIGINS: `*` or a comma-separated list of origins. No cookies are used, so no credentials. */
-export function corsOptions(raw: string): CorsOptions {
-  const origins = raw.split(',').map((o) => o.trim()).filter(Boolean);
-  return {
-    origin: origins.includes('*') ? '*' : origins,
-    methods: ['GET', 'POST', 'PATCH', 'OPTIONS'],
-    exposedHeaders: ['Retry-After'],
-    maxAge: 600,
-  };
-}
 
 /** Writes a JSON response. */
 export function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
@@ -74,7 +62,7 @@ export function sendError(res: ServerResponse, err: unknown, log: Logger): void 
   sendJson(res, appErr.status, errorBody(appErr), appErr.headers);
 }
 
-/** Reads and parses a JSON body of at most `limit` bytes; 413 / 400 otherwise. */
+/** Reads and parses a JSON body of at most `limit` bytes; 413 / 400 otherwise (400 too for a body the client never finished). */
 export function readJsonBody(req: IncomingMessage, limit: number): Promise<unknown> {
   return new Promise((resolve, reject) => {
     const type = req.headers['content-type'];
@@ -102,7 +90,9 @@ export function readJsonBody(req: IncomingMessage, limit: number): Promise<unkno
       }
       chunks.push(chunk);
     });
+    let ended = false;
     req.on('end', () => {
+      ended = true;
       if (size > limit) return;
       try {
         resolve(JSON.parse(chunks.length === 1 ? chunks[0].toString('utf8') : Buffer.concat(chunks).toString('utf8')));
@@ -110,9 +100,16 @@ export function readJsonBody(req: IncomingMessage, limit: number): Promise<unkno
         reject(validationError('The body is not valid JSON'));
       }
     });
-    req.on('error', reject);
+    // A client that goes away mid-upload (ECONNRESET, "aborted") is the client's doing: never
+    // "PostgreSQL or Redis unreachable", never counted as a backend failure.
+    req.on('error', () => reject(bodyCutShort()));
+    req.on('close', () => {
+      if (!ended) reject(bodyCutShort());
+    });
   });
 }
+
+const bodyCutShort = () => validationError('The request body was cut short');
 
 /** Parses a path id: a positive integer that fits a JS number, else null. */
 export function parseId(raw: string | undefined): number | null {
@@ -147,16 +144,11 @@ export function rememberPeerTrust(trust: (addr: string, i: number) => boolean): 
   };
 }
 
-/** The client address per the trust-proxy rule, with IPv4-mapped IPv6 shown as IPv4. */
+/**
+ * The client address per the trust-proxy rule, in its one written form (IPv4-mapped IPv6 as
+ * IPv4, canonical IPv6, no zone): every spelling of one address is one voter.
+ */
 export function clientIp(req: IncomingMessage, trust: (addr: string, i: number) => boolean): string {
-  let ip = withoutZone(proxyaddr(req, trust));
   // A forwarded entry that is not an address (a broken or hostile proxy) must not become one.
-  if (isIP(ip) === 0) ip = withoutZone(req.socket.remoteAddress ?? '0.0.0.0');
-  return ip.startsWith('::ffff:') && ip.includes('.') ? ip.slice(7) : ip;
-}
-
-/** `fe80::1%eth0` as `fe80::1`: the zone names one of our interfaces, not the client, and PostgreSQL's inet refuses it. */
-function withoutZone(ip: string): string {
-  const zone = ip.indexOf('%');
-  return zone < 0 ? ip : ip.slice(0, zone);
+  return canonicalIp(proxyaddr(req, trust)) ?? canonicalIp(req.socket.remoteAddress ?? '') ?? '0.0.0.0';
 }

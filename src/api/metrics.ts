@@ -46,6 +46,11 @@ export function createApiMetrics(registry: Registry) {
       labelNames: ['check', 'outcome'],
       registers: [registry],
     }),
+    originsRefused: new prom.Counter({
+      name: 'http_origins_refused_total',
+      help: 'Browser requests refused 403 ORIGIN_NOT_ALLOWED (an Origin that is neither our pages, CORS_ORIGINS nor the poll\'s embed origins)',
+      registers: [registry],
+    }),
     votePathSeconds: new prom.Histogram({
       name: 'vote_path_duration_seconds',
       help: 'Time from a vote request to its answer (the hot path)',

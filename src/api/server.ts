@@ -1,5 +1,4 @@
 import http from 'node:http';
-import cors from 'cors';
 import type { AddressInfo } from 'node:net';
 import { createDb, pingDatabase } from '../db/client.js';
 import { createExportDb } from '../db/analytics.js';
@@ -14,7 +13,9 @@ import { redisKeys } from '../shared/redis-keys.js';
 import { ADMIN_BOARD_PATH, createAdminBoard } from './admin-board.js';
 import { createApp } from './app.js';
 import { createAuthenticator } from './auth.js';
-import { corsOptions, rememberPeerTrust, trustProxySetting } from './http.js';
+import { rememberPeerTrust, trustProxySetting } from './http.js';
+import { createOriginGate } from './origins.js';
+import { parseOriginList } from '../domain/origins.js';
 import { createApiMetrics } from './metrics.js';
 import { analyticsRouter, pollViewRecorder } from './routes/analytics.js';
 import { captchaRouter } from './routes/captcha.js';
@@ -25,6 +26,7 @@ import { resultsRouter } from './routes/results.js';
 import { createVoteRoute } from './routes/votes.js';
 import { createAnalyticsService } from './services/analytics.js';
 import { createCaptcha, type Captcha } from './services/captcha.js';
+import { createExportSlots } from './services/export-slots.js';
 import { createModerationService } from './services/moderation.js';
 import { createPollCache } from './services/poll-cache.js';
 import { createPollService } from './services/polls.js';
@@ -55,7 +57,7 @@ export async function startApi(config: Config, log: Logger, port = config.PORT):
   const flagQueue = openQueue(QUEUES.flagging, queueCtx);
   const analyticsQueue = openQueue(QUEUES.analytics, queueCtx);
   const queues = [...voteQueues, lifecycleQueue, flagQueue, analyticsQueue];
-  const exportDb = createExportDb(config.DATABASE_URL);
+  const exportDb = createExportDb(config.DATABASE_URL, config.EXPORT_POOL_SIZE, config.EXPORT_TIMEOUT_MS);
 
   const metrics = createMetricsRegistry('api');
   const apiMetrics = createApiMetrics(metrics);
@@ -121,7 +123,17 @@ export async function startApi(config: Config, log: Logger, port = config.PORT):
     partitions: config.VOTE_PARTITIONS,
     onClosed: (pollId) => enqueueRollup(analyticsQueue, pollId, 0),
   });
-  const analytics = createAnalyticsService({ db, exportDb, polls: pollCache, redis, keys, rollups: analyticsQueue, log });
+  const analytics = createAnalyticsService({
+    db,
+    exportDb,
+    polls: pollCache,
+    redis,
+    keys,
+    rollups: analyticsQueue,
+    log,
+    // A slot outlives the longest export a little: it is released when the response ends.
+    exportSlots: createExportSlots({ redis, key: keys.exportSlots, limit: config.EXPORTS_PER_CALLER, ttlMs: config.EXPORT_TIMEOUT_MS + 60_000 }),
+  });
   const results = createResultsService({ db, polls: pollCache, cacheMs: 200 });
 
   const trustProxy = trustProxySetting(config.TRUST_PROXY);
@@ -146,7 +158,7 @@ export async function startApi(config: Config, log: Logger, port = config.PORT):
     },
     routers: [
       ['/api/v1/polls', pollsRouter({ polls, viewTokens, onView: pollViewRecorder(analytics) })],
-      ['/api/v1/polls', analyticsRouter({ analytics })],
+      ['/api/v1/polls', analyticsRouter({ analytics, exportIdleMs: config.EXPORT_IDLE_MS })],
       ['/api/v1/polls', resultsRouter({ results })],
       ['/api/v1/captcha', captchaRouter({ captcha })],
       ['/api/v1/admin', moderationRouter({ moderation })],
@@ -174,17 +186,30 @@ export async function startApi(config: Config, log: Logger, port = config.PORT):
     },
   });
 
-  const allowCors = cors(corsOptions(config.CORS_ORIGINS));
+  const originGate = createOriginGate({
+    configured: parseOriginList(config.CORS_ORIGINS),
+    embedOriginsOf: async (pollId) => (await pollCache.get(pollId))?.poll.settings.embed_origins ?? [],
+    trust: app.get('trust proxy fn'),
+    log,
+    onRefused: () => apiMetrics.originsRefused.inc(),
+  });
+  const dispatch = (req: http.IncomingMessage, res: http.ServerResponse) => {
+    if (!voteRoute(req, res)) app(req, res);
+  };
   const server = http.createServer((req, res) => {
     // Keep-alive clients would otherwise keep a closing server busy forever.
     if (closing) res.setHeader('Connection', 'close');
-    if (req.headers.origin !== undefined && req.url?.startsWith('/api/')) {
-      // Every API route, the vote fast path too; a preflight is answered here and goes no further.
-      let preflight = true;
-      allowCors(req, res, () => (preflight = false));
-      if (preflight) return;
+    const origin = req.headers.origin;
+    if (origin !== undefined && req.url?.startsWith('/api/')) {
+      // Every API route, the vote fast path too; a preflight or a refusal is answered here and goes no further.
+      const verdict = originGate(req, res, origin);
+      if (verdict === false) return;
+      if (verdict !== true) {
+        void verdict.then((go) => go && dispatch(req, res));
+        return;
+      }
     }
-    if (!voteRoute(req, res)) app(req, res);
+    dispatch(req, res);
   });
   server.keepAliveTimeout = 65_000;
   await new Promise<void>((resolve) => server.listen(port, resolve));

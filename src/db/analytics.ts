@@ -7,10 +7,16 @@ import type { DB, PollAnalyticsTable, PollStatus } from './schema.js';
 
 /**
  * A small pool of its own whose queries can stream through a server-side cursor: a long export
- * holds its connection for minutes, and must not starve the API's main pool.
+ * holds its connection for minutes, and must not starve the API's main pool. A cursor's query is
+ * one statement from its first row to its last, so `statementTimeoutMs` bounds a whole export.
  */
-export function createExportDb(databaseUrl: string, max = 4): Kysely<DB> {
-  const pool = new pg.Pool({ connectionString: databaseUrl, max, connectionTimeoutMillis: 5000 });
+export function createExportDb(databaseUrl: string, max = 4, statementTimeoutMs = 0): Kysely<DB> {
+  const pool = new pg.Pool({
+    connectionString: databaseUrl,
+    max,
+    connectionTimeoutMillis: 5000,
+    ...(statementTimeoutMs > 0 && { statement_timeout: statementTimeoutMs, idle_in_transaction_session_timeout: statementTimeoutMs }),
+  });
   pool.on('error', () => {});
   // A connection lost mid-export fails that export's query; unheard, node-postgres would also throw it at the process.
   pool.on('connect', (client) => client.on('error', () => {}));

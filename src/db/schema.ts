@@ -14,6 +14,8 @@ export interface PollSettings {
   captcha: 'off' | 'flagged' | 'always';
   /** Anonymous votes must carry a fresh view token (fetched with the poll, one vote each). */
   require_view_token: boolean;
+  /** Origins (lower-case `scheme://host[:port]`) allowed to embed the poll and to vote from a browser. */
+  embed_origins: string[];
 }
 
 type Timestamp = ColumnType<Date, Date | string | undefined, Date | string>;

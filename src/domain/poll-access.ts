@@ -20,12 +20,14 @@ export interface Caller {
 
 /**
  * Decides whether a caller may read (and so vote on or watch) a poll; throws the contract's
- * error otherwise. A PRIVATE poll without its key looks absent (404) so its existence does
- * not leak. Drafts are not listed but readable by id, so a vote on one gets POLL_NOT_ACTIVE.
+ * error otherwise. A DRAFT exists only for its creator and admins, and a PRIVATE poll without
+ * its key looks absent too: both are 404, like an id never used, so ids reveal nothing. The
+ * creator voting on their own draft gets POLL_NOT_ACTIVE from the vote rules.
  */
 export function assertCanReadPoll(poll: PollAccessFacts, caller: Caller | null, key: string | undefined): void {
   const privileged = caller !== null && (caller.userId === poll.creator_id || caller.isAdmin);
   if (privileged) return;
+  if (poll.status === 'DRAFT') throw pollNotFound();
   if (poll.visibility === 'PRIVATE' && (!key || !poll.access_key || !timingSafeEqualStrings(key, poll.access_key))) {
     throw pollNotFound();
   }

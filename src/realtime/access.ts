@@ -16,7 +16,7 @@ export interface Refusal {
   reason: string;
 }
 
-/** The contract's close codes for the access rules; null when the viewer may watch. */
+/** The contract's close codes for the access rules (4404 for what does not exist for this viewer, 4403 for the rest); null when the viewer may watch. */
 export function refusalFor(facts: PollAccessFacts | null, viewer: Viewer): Refusal | null {
   if (!facts) return { code: 4404, reason: 'POLL_NOT_FOUND' };
   try {
@@ -25,10 +25,15 @@ export function refusalFor(facts: PollAccessFacts | null, viewer: Viewer): Refus
     return null;
   } catch (err) {
     if (!(err instanceof AppError)) throw err;
-    if (err.code !== 'POLL_NOT_FOUND') return { code: 4403, reason: err.code };
-    // Over HTTP a PRIVATE poll without its key looks absent; the live-results issue asks for 4403.
-    return facts.visibility === 'PRIVATE' ? { code: 4403, reason: 'FORBIDDEN' } : { code: 4404, reason: 'POLL_NOT_FOUND' };
+    // A DRAFT of someone else and a PRIVATE poll without its key answer exactly as a poll that
+    // does not exist: a different code would tell which ids are drafts or private polls.
+    return err.code === 'POLL_NOT_FOUND' ? { code: 4404, reason: 'POLL_NOT_FOUND' } : { code: 4403, reason: err.code };
   }
+}
+
+/** What the gateway knows of a poll to admit a watcher: the access rules and the browser origins that may embed it. */
+export interface WatchFacts extends PollAccessFacts {
+  embed_origins: readonly string[];
 }
 
 /**
@@ -36,9 +41,9 @@ export function refusalFor(facts: PollAccessFacts | null, viewer: Viewer): Refus
  * lookup; `invalidate` drops a poll at once when it changes.
  */
 export function createAccessFacts(db: Kysely<DB>, ttlMs: number) {
-  const entries = new Map<number, { at: number; pending: boolean; value: Promise<PollAccessFacts | null> }>();
+  const entries = new Map<number, { at: number; pending: boolean; value: Promise<WatchFacts | null> }>();
 
-  async function load(pollId: number): Promise<PollAccessFacts | null> {
+  async function load(pollId: number): Promise<WatchFacts | null> {
     const found = await findPoll(db, pollId);
     if (!found) return null;
     const { poll } = found;
@@ -49,12 +54,13 @@ export function createAccessFacts(db: Kysely<DB>, ttlMs: number) {
       org_id: poll.org_id,
       access_key: poll.access_key,
       show_results_before_close: poll.settings.show_results_before_close,
+      embed_origins: poll.settings.embed_origins ?? [],
     };
   }
 
   return {
     /** A poll's access facts (null when there is no such poll), at most `ttlMs` old. */
-    get(pollId: number): Promise<PollAccessFacts | null> {
+    get(pollId: number): Promise<WatchFacts | null> {
       const now = Date.now();
       const hit = entries.get(pollId);
       // A load in flight is shared even with a zero TTL: concurrent connects cost one lookup.

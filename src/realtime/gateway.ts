@@ -13,6 +13,7 @@ import { createMetricsRegistry, prom } from '../shared/metrics.js';
 import { createOpsHandler } from '../shared/ops-server.js';
 import { createRedis, redisTargetOf } from '../shared/redis.js';
 import { redisKeys } from '../shared/redis-keys.js';
+import { isOriginAllowed, parseOriginList, type OriginList } from '../domain/origins.js';
 import { createAccessFacts, refusalFor, type Refusal, type Viewer } from './access.js';
 import { createPollFeeds, type Watcher } from './poll-feeds.js';
 
@@ -51,7 +52,10 @@ export async function startRealtime(config: Config, log: Logger, port = config.R
   const authenticate = createAuthenticator(config.JWT_SECRET);
   const verifyToken = createTokenVerifier(config.JWT_SECRET);
   const trust = compileTrust(trustProxySetting(config.TRUST_PROXY));
-  const allowedOrigins = config.WS_ALLOWED_ORIGINS.split(',').map((o) => o.trim().toLowerCase()).filter(Boolean);
+  // The API's rule (own pages, CORS_ORIGINS, the poll's embed origins) plus WS_ALLOWED_ORIGINS.
+  const corsOrigins = parseOriginList(config.CORS_ORIGINS);
+  const wsOrigins = parseOriginList(config.WS_ALLOWED_ORIGINS);
+  const allowedOrigins: OriginList = { any: corsOrigins.any || wsOrigins.any, origins: new Set([...corsOrigins.origins, ...wsOrigins.origins]) };
 
   const connections = new Set<Connection>();
   const perIp = new Map<string, number>();
@@ -92,6 +96,7 @@ export async function startRealtime(config: Config, log: Logger, port = config.R
     keys,
     onSent: (n) => messagesSent.inc(n),
     onSlowConsumerDropped: () => slowDropped.inc(),
+    lingerMs: config.WS_FEED_LINGER_MS,
   });
 
   void subscriber.ssubscribe(keys.pollInvalidations).catch(() => {});
@@ -165,11 +170,11 @@ export async function startRealtime(config: Config, log: Logger, port = config.R
     ]).finally(() => clearTimeout(timer));
   }
 
-  /** Decides a watch request before any data flows: a Viewer and poll, or the close code. */
-  async function admit(req: http.IncomingMessage): Promise<{ pollId: number; viewer: Viewer; expiresAt?: number } | Refusal> {
+  /** Decides a watch request before any data flows: a Viewer and poll, the close code, or an HTTP refusal of the upgrade. */
+  async function admit(req: http.IncomingMessage, embedOrigin: string | null): Promise<{ pollId: number; viewer: Viewer; expiresAt?: number } | Refusal | { status: 403 }> {
     const params = new URL(req.url ?? '/', 'http://gateway').searchParams;
     const pollId = parseId(params.get('poll_id') ?? undefined);
-    if (pollId === null) return { code: 4404, reason: 'POLL_NOT_FOUND' };
+    if (pollId === null) return embedOrigin === null ? { code: 4404, reason: 'POLL_NOT_FOUND' } : { status: 403 };
     let caller;
     try {
       const token = params.get('token');
@@ -178,11 +183,24 @@ export async function startRealtime(config: Config, log: Logger, port = config.R
       return { code: 4401, reason: 'INVALID_TOKEN' };
     }
     const viewer: Viewer = { caller, key: params.get('key') ?? undefined };
-    const refusal = refusalFor(await access.get(pollId), viewer);
+    const facts = await access.get(pollId);
+    const refusal = refusalFor(facts, viewer);
+    // An origin only the poll may allow counts only for a poll this watcher may find at all:
+    // a made-up Origin must tell nothing about drafts or private polls.
+    if (embedOrigin !== null && (!facts || refusal?.code === 4404 || !isOriginAllowed(embedOrigin, hostOf(req), allowedOrigins, facts.embed_origins, { anyPort: true }))) {
+      return { status: 403 };
+    }
     if (refusal) return refusal;
     // Without the subscriber no snapshot would come and no update follow: say so rather than hang.
     if (!(await subscriberReady())) return { code: 1011, reason: 'UNAVAILABLE' };
     return { pollId, viewer, expiresAt: caller?.expiresAt };
+  }
+
+  /** The host the browser connected to: a trusted proxy's X-Forwarded-Host, else Host. */
+  function hostOf(req: http.IncomingMessage): string | undefined {
+    const forwarded = req.headers['x-forwarded-host'];
+    if (typeof forwarded === 'string' && forwarded !== '' && trust(req.socket.remoteAddress ?? '', 0)) return forwarded.split(',')[0].trim();
+    return req.headers.host;
   }
 
   const wss = new WebSocketServer({ noServer: true, maxPayload: MAX_CLIENT_FRAME_BYTES, perMessageDeflate: false, clientTracking: false });
@@ -191,9 +209,12 @@ export async function startRealtime(config: Config, log: Logger, port = config.R
     socket.on('error', () => {});
     if ((req.url ?? '').split('?')[0] !== '/ws') return rejectUpgrade(socket, 404, 'Not Found');
     if (closing) return rejectUpgrade(socket, 503, 'Service Unavailable');
-    const origin = req.headers.origin?.toLowerCase();
-    // No Origin header: not a browser, so the header would prove nothing anyway.
-    if (origin && !allowedOrigins.includes('*') && !allowedOrigins.includes(origin)) {
+    // Browsers only (no Origin header: not a browser, so the header would prove nothing anyway):
+    // pages on the gateway's own host name (the API serves them on its port), CORS_ORIGINS and
+    // WS_ALLOWED_ORIGINS here, the watched poll's embed origins once the poll is known.
+    const origin = req.headers.origin;
+    const embedOrigin = origin !== undefined && !isOriginAllowed(origin, hostOf(req), allowedOrigins, [], { anyPort: true }) ? origin : null;
+    if (embedOrigin !== null && !/[?&]poll_id=[1-9]/.test(req.url ?? '')) {
       refused.inc({ reason: 'origin' });
       return rejectUpgrade(socket, 403, 'Forbidden');
     }
@@ -213,12 +234,16 @@ export async function startRealtime(config: Config, log: Logger, port = config.R
 
     let admission: Awaited<ReturnType<typeof admit>>;
     try {
-      admission = await admit(req);
+      admission = await admit(req, embedOrigin);
     } catch (err) {
       log.warn({ err }, 'could not check access to a poll');
       admission = { code: 1011, reason: 'UNAVAILABLE' };
     }
     if (closing) return rejectUpgrade(socket, 503, 'Service Unavailable');
+    if ('status' in admission) {
+      refused.inc({ reason: 'origin' });
+      return rejectUpgrade(socket, admission.status, 'Forbidden');
+    }
     // Close codes exist only on an open WebSocket: refusals complete the upgrade, then close at once.
     wss.handleUpgrade(req, socket, head, (ws) => {
       if ('code' in admission) {

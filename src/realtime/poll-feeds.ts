@@ -15,6 +15,9 @@ const SLOW_BUFFERED_BYTES = 64 * 1024;
 const SLOW_MAX_SKIPS = 10;
 // A pass over a crowd yields to the event loop after this many sends (pub/sub, new connections).
 const SENDS_PER_PASS = 2000;
+// A feed outlives its last watcher this long, still subscribed and current: a client that
+// reconnects (or opens and closes sockets in a loop) costs no reload of the poll's results.
+export const FEED_LINGER_MS = 30_000;
 
 /** One connection watching one poll, as far as delivery cares. */
 export interface Watcher {
@@ -37,6 +40,8 @@ interface Feed {
   bytes: Buffer | null;
   loaded: Promise<void>;
   timer: NodeJS.Timeout | null;
+  /** Set while the feed has no watchers: ends it once FEED_LINGER_MS have passed. */
+  linger: NodeJS.Timeout | null;
 }
 
 export interface PollFeedsDeps {
@@ -45,6 +50,8 @@ export interface PollFeedsDeps {
   keys: RedisKeys;
   onSent: (messages: number) => void;
   onSlowConsumerDropped: () => void;
+  /** How long a feed outlives its last watcher (FEED_LINGER_MS unless told). */
+  lingerMs?: number;
 }
 
 /**
@@ -58,7 +65,7 @@ export interface PollFeedsDeps {
  * when fanning out to thousands takes longer than that, and the sends spread over time
  * instead of blocking the event loop for a whole crowd at once.
  */
-export function createPollFeeds({ db, subscriber, keys, onSent, onSlowConsumerDropped }: PollFeedsDeps) {
+export function createPollFeeds({ db, subscriber, keys, onSent, onSlowConsumerDropped, lingerMs = FEED_LINGER_MS }: PollFeedsDeps) {
   const feeds = new Map<number, Feed>();
   const byChannel = new Map<string, Feed>();
 
@@ -149,6 +156,7 @@ export function createPollFeeds({ db, subscriber, keys, onSent, onSlowConsumerDr
       bytes: null,
       loaded: Promise.resolve(),
       timer: null,
+      linger: null,
     };
     feeds.set(pollId, feed);
     byChannel.set(channel, feed);
@@ -172,7 +180,9 @@ export function createPollFeeds({ db, subscriber, keys, onSent, onSlowConsumerDr
     if (feeds.get(feed.pollId) === feed) feeds.delete(feed.pollId);
     if (byChannel.get(feed.channel) === feed) byChannel.delete(feed.channel);
     if (feed.timer) clearTimeout(feed.timer);
+    if (feed.linger) clearTimeout(feed.linger);
     feed.timer = null;
+    feed.linger = null;
     void subscriber.sunsubscribe(feed.channel).catch(() => {});
   }
 
@@ -180,6 +190,8 @@ export function createPollFeeds({ db, subscriber, keys, onSent, onSlowConsumerDr
     /** Adds a watcher and sends it the current results (loaded once per poll, shared by concurrent first watchers). */
     async watch(pollId: number, w: Watcher): Promise<void> {
       const feed = feeds.get(pollId) ?? open(pollId);
+      if (feed.linger) clearTimeout(feed.linger);
+      feed.linger = null;
       feed.watchers.add(w);
       await feed.loaded.catch((err) => {
         if (feed.json === null) throw err;
@@ -187,11 +199,16 @@ export function createPollFeeds({ db, subscriber, keys, onSent, onSlowConsumerDr
       if (feed.watchers.has(w) && w.sent === null && deliver(feed, w, Date.now())) onSent(1);
     },
 
-    /** Removes a watcher; the last one out ends the poll's subscription. */
+    /** Removes a watcher; the poll's subscription ends FEED_LINGER_MS after the last one left, unless another came. */
     unwatch(pollId: number, w: Watcher): void {
       const feed = feeds.get(pollId);
       if (!feed || !feed.watchers.delete(w)) return;
-      if (feed.watchers.size === 0) release(feed);
+      if (feed.watchers.size > 0 || feed.linger) return;
+      feed.linger = setTimeout(() => {
+        feed.linger = null;
+        if (feed.watchers.size === 0) release(feed);
+      }, lingerMs);
+      feed.linger.unref();
     },
 
     /** The watchers of a poll (to re-check their access when the poll changes). */
@@ -222,12 +239,17 @@ export function createPollFeeds({ db, subscriber, keys, onSent, onSlowConsumerDr
 
     /** How many polls have watchers. */
     size(): number {
-      return feeds.size;
+      let n = 0;
+      for (const feed of feeds.values()) if (feed.watchers.size > 0) n++;
+      return n;
     },
 
     /** Stops every timer (the connections are closed by the gateway). */
     close(): void {
-      for (const feed of feeds.values()) if (feed.timer) clearTimeout(feed.timer);
+      for (const feed of feeds.values()) {
+        if (feed.timer) clearTimeout(feed.timer);
+        if (feed.linger) clearTimeout(feed.linger);
+      }
       feeds.clear();
       byChannel.clear();
     },

@@ -1,6 +1,15 @@
 import { z } from 'zod';
+import { parseOriginList } from '../domain/origins.js';
 
 const int = (def: number) => z.coerce.number().int().nonnegative().default(def);
+
+const originList = z
+  .string()
+  .default('')
+  .superRefine((raw, ctx) => {
+    const { invalid } = parseOriginList(raw);
+    if (invalid.length) ctx.addIssue({ code: 'custom', message: `not origins (scheme://host[:port], comma-separated, or *): ${invalid.join(', ')}` });
+  });
 
 const schema = z.object({
   NODE_ENV: z.string().default('development'),
@@ -57,12 +66,21 @@ const schema = z.object({
   POLL_CACHE_STALE_MS: int(600_000),
   // Analytics: a rollup runs this long after votes land (coalesced per poll).
   ANALYTICS_ROLLUP_DELAY_MS: int(2000),
+  // CSV exports: the longest one may run (PostgreSQL's statement_timeout on the export pool), how
+  // long one may wait on a client that reads nothing, and how many one caller may run at once
+  // (over every API process); the export pool has EXPORT_POOL_SIZE connections per process.
+  EXPORT_TIMEOUT_MS: int(300_000),
+  EXPORT_IDLE_MS: int(30_000),
+  EXPORTS_PER_CALLER: int(2),
+  EXPORT_POOL_SIZE: int(4),
   // Where a trusted CDN sets the visitor's country (e.g. cf-ipcountry); unset = offline IP database.
   GEO_COUNTRY_HEADER: z.string().regex(/^[A-Za-z0-9-]*$/).transform((h) => h.toLowerCase() || undefined).optional(),
-  CORS_ORIGINS: z.string().default('*'),
-  // '*' lets the API's own pages (another port, so another origin) watch live results out of the
-  // box. A list must name the pages' origin too, e.g. https://polls.example.
-  WS_ALLOWED_ORIGINS: z.string().default('*'),
+  // Browser origins besides the service's own pages (and each poll's settings.embed_origins) that
+  // may call the API; '*' allows any site, so any site can make its visitors vote.
+  CORS_ORIGINS: originList,
+  // Extra origins for the gateway only. It always allows pages on its own host name (the API's
+  // pages on another port), CORS_ORIGINS and the watched poll's embed origins.
+  WS_ALLOWED_ORIGINS: originList,
   // The gateway's /ws URL as browsers reach it (e.g. wss://live.example/ws); empty = the page's
   // own host name on REALTIME_PORT. Handed to the web pages in a <meta> tag.
   PUBLIC_REALTIME_URL: z
@@ -73,6 +91,9 @@ const schema = z.object({
   WS_MAX_CONNECTIONS_PER_IP: int(50),
   // A peer that misses one ping interval's pong is dropped.
   WS_PING_INTERVAL_MS: int(30_000),
+  // How long the gateway keeps a poll's feed (subscription and latest results) after its last
+  // watcher left: reconnecting clients cost no reload of the poll's results.
+  WS_FEED_LINGER_MS: int(30_000),
 });
 
 export type Config = Readonly<Omit<z.infer<typeof schema>, 'VOTE_PARTITIONS'> & { VOTE_PARTITIONS: number }>;

@@ -28,8 +28,9 @@ export const notFound = (message: string) => new AppError(404, 'NOT_FOUND', mess
 export const pollNotActive = (message = 'This poll is not open for voting') =>
   new AppError(409, 'POLL_NOT_ACTIVE', message);
 export const alreadyVoted = () => new AppError(409, 'ALREADY_VOTED', 'You have already voted in this poll');
+/** This voter's previous attempt is not confirmed yet (a request that died mid-way): retry in a moment. */
 export const votePending = (retryAfterSeconds: number) =>
-  new AppError(409, 'VOTE_PENDING', 'Your previous attempt is still being recorded; try again in a moment', { retry_after: retryAfterSeconds }, {
+  new AppError(409, 'VOTE_PENDING', 'Your previous vote is still being recorded; retry in a moment', { retry_after: retryAfterSeconds }, {
     'Retry-After': String(Math.max(1, Math.ceil(retryAfterSeconds))),
   });
 export const pollExpired = () => new AppError(410, 'POLL_EXPIRED', 'This poll has ended');

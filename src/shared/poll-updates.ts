@@ -1,9 +1,9 @@
 import type { ResultsState } from '../db/results.js';
-import type { RankedInput } from '../domain/tally/instant-runoff.js';
-import { tabulateRanked } from '../domain/tally/ranked.js';
-import { summarizeRatings, type RatingInput } from '../domain/tally/rating.js';
+import type { RankedResult } from '../domain/tally/ranked.js';
+import type { RatingSummary } from '../domain/tally/rating.js';
 import type { RedisClient } from './redis.js';
 import type { RedisKeys } from './redis-keys.js';
+import { tabulator } from './tabulations.js';
 
 /** The live-results message of the contract, as published on a poll's update channel. */
 export interface PollUpdate {
@@ -22,7 +22,7 @@ export interface PollUpdate {
   rating?: { ranking: Array<{ option_id: number; bayesian_average: number; mean: number | null; count: number }> };
 }
 
-/** Turns stored results into the live-results message; tabulates RANKED and RATING polls, so call it once per state. */
+/** Turns stored results into the live-results message; RANKED and RATING polls are tabulated once per seq (the process's tabulator). */
 export function toPollUpdate(s: ResultsState): PollUpdate {
   const counts: Record<string, number> = {};
   for (const o of s.options) counts[String(o.option_id)] = o.vote_count;
@@ -36,13 +36,12 @@ export function toPollUpdate(s: ResultsState): PollUpdate {
     seq: s.seq,
     final: s.final,
     updated_at: s.updated_at.toISOString(),
-    ...(s.ranked_input && { ranked: liveRanked(s.ranked_input) }),
-    ...(s.rating_input && { rating: liveRating(s.rating_input) }),
+    ...(s.ranked_input && { ranked: liveRanked(tabulator.ranked(s)!) }),
+    ...(s.rating_input && { rating: liveRating(tabulator.rating(s)!) }),
   };
 }
 
-function liveRanked(input: RankedInput): NonNullable<PollUpdate['ranked']> {
-  const r = tabulateRanked(input);
+function liveRanked(r: RankedResult): NonNullable<PollUpdate['ranked']> {
   return {
     winner: r.winner,
     condorcet_winner: r.condorcet_winner,
@@ -51,8 +50,8 @@ function liveRanked(input: RankedInput): NonNullable<PollUpdate['ranked']> {
   };
 }
 
-function liveRating(input: RatingInput): NonNullable<PollUpdate['rating']> {
-  const ranking = summarizeRatings(input).options.map((o) => ({
+function liveRating(summary: RatingSummary): NonNullable<PollUpdate['rating']> {
+  const ranking = summary.options.map((o) => ({
     option_id: o.option_id,
     bayesian_average: o.bayesian_average,
     mean: o.mean,

@@ -96,6 +96,8 @@ export function redisKeys(namespace: string) {
     pollInvalidations: `${ns}{polls}:invalidate`,
     /** HyperLogLog of the distinct viewers of an open poll (analytics completion rate). */
     views: (pollId: number) => `${ns}views:{${pollId}}`,
+    /** Sorted set of one caller's running CSV exports (member: export id, score: when its slot lapses, ms). */
+    exportSlots: (userId: number) => `${ns}exports:{u${userId}}`,
   };
 }
 export type RedisKeys = ReturnType<typeof redisKeys>;

@@ -11,9 +11,20 @@ function redact(url: string): string {
   }
 }
 
+/** Whether Redis keeps an append-only file; null when it will not say (CONFIG and INFO both refused). */
+async function appendOnly(client: Redis): Promise<boolean | null> {
+  const config = await client.config('GET', 'appendonly').catch(() => null);
+  if (Array.isArray(config) && typeof config[1] === 'string') return config[1] === 'yes';
+  // Managed Redis often renames CONFIG; INFO still tells.
+  const info = await client.info('persistence').catch(() => '');
+  const m = /^aof_enabled:(\d)/m.exec(info);
+  return m ? m[1] === '1' : null;
+}
+
 /**
  * Checks PostgreSQL and Redis once at startup and exits with one clear line (which URL,
- * what to start) instead of a stack trace when one is unreachable.
+ * what to start) instead of a stack trace when one is unreachable; warns loudly when Redis may
+ * lose queued votes (an eviction policy, or no append-only file).
  */
 export async function ensureBackingServices(
   role: string,
@@ -47,6 +58,11 @@ export async function ensureBackingServices(
       if (value && value !== 'noeviction') {
         console.warn(
           `[${role}] WARNING: Redis maxmemory-policy is "${value}", not "noeviction": under memory pressure Redis may evict queued votes. Set maxmemory-policy noeviction.`,
+        );
+      }
+      if ((await appendOnly(client)) === false) {
+        console.warn(
+          `[${role}] WARNING: Redis has no append-only file (appendonly no): if Redis stops or restarts, the votes it has queued but not yet handed to PostgreSQL are lost, though they were answered 202. Set appendonly yes with appendfsync everysec (see the README's production checklist).`,
         );
       }
     } catch (err) {

@@ -78,6 +78,26 @@ describe('startup checks', () => {
   });
 });
 
+describe('startup checks: persistence', () => {
+  it('warn loudly when Redis keeps no append-only file, and stay quiet with one', async () => {
+    const client = new Redis(port, '127.0.0.1');
+    const warn = vi.spyOn(console, 'warn').mockImplementation(() => {});
+    try {
+      await client.config('SET', 'appendonly', 'no');
+      await ensureBackingServices('test', { redisUrl: `redis://127.0.0.1:${port}` });
+      expect(warn.mock.calls.flat().join(' ')).toMatch(/\[test\] WARNING: Redis has no append-only file \(appendonly no\)/);
+      warn.mockClear();
+      await client.config('SET', 'appendonly', 'yes');
+      await ensureBackingServices('test', { redisUrl: `redis://127.0.0.1:${port}` });
+      expect(warn).not.toHaveBeenCalled();
+    } finally {
+      warn.mockRestore();
+      await client.config('SET', 'appendonly', 'yes').catch(() => {});
+      client.disconnect();
+    }
+  });
+});
+
 describe('Redis goes away and comes back', () => {
   it('readiness drops to 503, votes get 503 UNAVAILABLE (never 202), and nothing accepted is lost', async () => {
     const poll = await createPoll(stack);

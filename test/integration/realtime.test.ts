@@ -16,7 +16,8 @@ const redis = createRedis(process.env.REDIS_URL ?? 'redis://127.0.0.1:6379');
 beforeAll(async () => {
   // Every test vote comes from 127.0.0.1: the per-address fraud limits would otherwise hold them back.
   stack = await startStack({ env: { VOTES_PER_IP_PER_POLL_PER_HOUR: '1000000', PREFIX_VOTES_LIMIT: '1000000' } });
-  [g1, g2] = await Promise.all([startRealtime(stack.config), startRealtime(stack.config)]);
+  // Feeds end soon after their last watcher here, so that the unsubscribe can be seen.
+  [g1, g2] = await Promise.all([startRealtime(stack.config, { WS_FEED_LINGER_MS: 300 }), startRealtime(stack.config, { WS_FEED_LINGER_MS: 300 })]);
 });
 afterAll(async () => {
   await Promise.allSettled([g1?.close(), g2?.close()]);
@@ -46,7 +47,7 @@ async function subscribers(pollId: number): Promise<number> {
 }
 
 describe('live results', () => {
-  it('sends a snapshot at once, then the counted votes, and lets go of the channel with the last watcher', async () => {
+  it('sends a snapshot at once, then the counted votes, and lets go of the channel once the last watcher has gone for WS_FEED_LINGER_MS', async () => {
     const poll = await publicPoll();
     const [a, b] = poll.options.map((o) => o.option_id);
     const t0 = Date.now();
@@ -227,10 +228,10 @@ describe('access on upgrade', () => {
     expect(Date.now() - started).toBeLessThan(4000);
   });
 
-  it('closes with 4403 for a PRIVATE poll without its key, an organization outsider and hidden results', async () => {
+  it('closes with 4404 for a PRIVATE poll without its key, 4403 for an organization outsider and hidden results', async () => {
     const privatePoll = await publicPoll({ visibility: 'PRIVATE' });
-    expect(await refusal(watch(g1, { poll_id: privatePoll.poll_id }))).toBe(4403);
-    expect(await refusal(watch(g1, { poll_id: privatePoll.poll_id, key: 'wrong' }))).toBe(4403);
+    expect(await refusal(watch(g1, { poll_id: privatePoll.poll_id }))).toBe(4404);
+    expect(await refusal(watch(g1, { poll_id: privatePoll.poll_id, key: 'wrong' }))).toBe(4404);
     const withKey = watch(g1, { poll_id: privatePoll.poll_id, key: privatePoll.access_key! });
     await withKey.waitFor(() => true, 5000, 'the private snapshot');
 

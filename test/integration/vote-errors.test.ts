@@ -118,9 +118,10 @@ describe('poll type rules', () => {
 });
 
 describe('poll state, identity and visibility', () => {
-  it('DRAFT and CLOSED polls are POLL_NOT_ACTIVE; before start too', async () => {
+  it('DRAFT (for its creator; no such poll for others) and CLOSED polls are POLL_NOT_ACTIVE; before start too', async () => {
     const draft = await createPoll(stack, { status: 'DRAFT' });
-    expectError(await vote(draft.poll_id, { options: [draft.options[0].option_id] }), 409, 'POLL_NOT_ACTIVE');
+    expectError(await vote(draft.poll_id, { options: [draft.options[0].option_id] }, { token: await tokenFor(1) }), 409, 'POLL_NOT_ACTIVE');
+    expectError(await vote(draft.poll_id, { options: [draft.options[0].option_id] }), 404, 'POLL_NOT_FOUND');
     const closed = await createPoll(stack);
     expect((await call(stack, 'POST', `/api/v1/polls/${closed.poll_id}/close`, { token: await tokenFor(1) })).status).toBe(200);
     expectError(await vote(closed.poll_id, { options: [closed.options[0].option_id] }), 409, 'POLL_NOT_ACTIVE');

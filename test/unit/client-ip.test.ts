@@ -44,3 +44,21 @@ describe('clientIp with the peer verdict remembered', () => {
     expect(calls.filter(([, i]) => i > 0)).toEqual([['203.0.113.1', 1], ['203.0.113.2', 1], ['203.0.113.3', 1]]);
   });
 });
+
+describe('clientIp in its one written form', () => {
+  const loopback = proxyaddr.compile('loopback');
+
+  it('counts every spelling of one forwarded address as that address', () => {
+    const trust = rememberPeerTrust(loopback);
+    for (const forwarded of ['10.1.1.1', '::FFFF:10.1.1.1', '::ffff:a01:101', '0:0:0:0:0:FFFF:0A01:0101', '010.001.001.001']) {
+      expect(clientIp(request('127.0.0.1', forwarded), trust), forwarded).toBe('10.1.1.1');
+    }
+    expect(clientIp(request('127.0.0.1', '2001:0DB8:0:0::1'), trust)).toBe('2001:db8::1');
+    expect(clientIp(request('::FFFF:192.0.2.5'), trust)).toBe('192.0.2.5');
+  });
+
+  it('falls back to the peer when the forwarded entry is not an address', () => {
+    expect(clientIp(request('::ffff:127.0.0.1', 'not-an-ip'), loopback)).toBe('127.0.0.1');
+    expect(clientIp(request('::1', '999.1.1.1'), loopback)).toBe('::1');
+  });
+});

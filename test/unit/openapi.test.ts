@@ -17,6 +17,7 @@ import { toResultsResponse } from '../../src/api/services/results.js';
 import type { ResultsState } from '../../src/db/results.js';
 import { csvColumns } from '../../src/domain/analytics-csv.js';
 import * as errors from '../../src/shared/errors.js';
+import { originNotAllowed } from '../../src/api/origins.js';
 import { toPollUpdate } from '../../src/shared/poll-updates.js';
 
 /**
@@ -397,7 +398,7 @@ describe('openapi.yaml', () => {
     const pollRow = (over: S) => ({
       poll_id: 7, creator_id: 5, org_id: 3, question: 'Best editor?', poll_type: 'SINGLE_CHOICE', status: 'ACTIVE',
       is_anonymous: false, allow_change_vote: true, visibility: 'PUBLIC', access_key: null, start_time: null, end_time: now,
-      settings: { max_choices: 1, require_authentication: false, show_results_before_close: true, rating_min: 1, rating_max: 5, captcha: 'flagged', require_view_token: false },
+      settings: { max_choices: 1, require_authentication: false, show_results_before_close: true, rating_min: 1, rating_max: 5, captcha: 'flagged', require_view_token: false, embed_origins: ['https://news.example'] },
       created_at: now, updated_at: now, tiebreak_seed: 'ab'.repeat(32), ...over,
     });
     const options = [
@@ -470,6 +471,7 @@ describe('openapi.yaml', () => {
       errors.pollNotActive(),
       errors.alreadyVoted(),
       errors.votePending(2),
+      originNotAllowed(),
       errors.pollExpired(),
       errors.payloadTooLarge(16 * 1024),
       errors.rateLimited(2.5),

@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { authRequired, forbidden, notFound } from '../../shared/errors.js';
 import type { ModerationService } from '../services/moderation.js';
 import { callerOf } from './polls.js';
+import { NO_NUL, NO_NUL_MESSAGE } from './polls.schema.js';
 
 /** GET /api/v1/admin/flagged-votes */
 export const flaggedVotesSchema = z.strictObject({
@@ -15,7 +16,7 @@ export const flaggedVotesSchema = z.strictObject({
 /** POST /api/v1/admin/votes/:vote_id/review */
 export const reviewSchema = z.strictObject({
   decision: z.enum(['VALID', 'REJECTED']),
-  note: z.string().max(2000).optional(),
+  note: z.string().max(2000).regex(NO_NUL, NO_NUL_MESSAGE).optional(),
 });
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;

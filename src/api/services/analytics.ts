@@ -6,16 +6,19 @@ import type { DB, PollRow } from '../../db/schema.js';
 import { csvColumns, csvRecord } from '../../domain/analytics-csv.js';
 import { DEVICE_CLASSES } from '../../domain/analytics.js';
 import { assertCanReadPoll, isPollManager } from '../../domain/poll-access.js';
-import { authRequired, forbidden, pollNotFound } from '../../shared/errors.js';
+import { authRequired, forbidden, pollNotFound, rateLimited } from '../../shared/errors.js';
 import type { Logger } from '../../shared/logger.js';
 import type { RedisClient } from '../../shared/redis.js';
 import type { RedisKeys } from '../../shared/redis-keys.js';
 import { enqueueRollup, type AnalyticsRollupJob } from '../../shared/queues.js';
 import type { Principal } from '../auth.js';
+import type { ExportSlots } from './export-slots.js';
 import type { PollCache } from './poll-cache.js';
 
 // An owner reading figures older than this asks for a fresh rollup (views alone never trigger one).
 const STALE_MS = 30_000;
+// A refused export is told to come back after this long: most exports end within seconds.
+const EXPORT_RETRY_SECONDS = 5;
 
 type AnalyticsRow = NonNullable<Awaited<ReturnType<typeof findAnalytics>>>;
 
@@ -54,6 +57,8 @@ export function createAnalyticsService(deps: {
   keys: RedisKeys;
   rollups: Queue<AnalyticsRollupJob>;
   log: Logger;
+  /** Running exports per caller; absent = unbounded. */
+  exportSlots?: ExportSlots;
 }) {
   const { db, exportDb, polls, redis, keys, rollups, log } = deps;
 
@@ -80,14 +85,20 @@ export function createAnalyticsService(deps: {
       return toAnalyticsResponse(pollId, row);
     },
 
-    /** The export's header and records, read through a cursor as the consumer pulls them. */
+    /**
+     * The export's header and records, read through a cursor as the consumer pulls them, and the
+     * release of the caller's export slot (call it when the response ends, however it ends).
+     * A caller already running EXPORTS_PER_CALLER exports gets 429.
+     */
     async exportVotes(pollId: number, caller: Principal | null, key: string | undefined) {
       const poll = await loadManaged(pollId, caller, key);
+      const release = deps.exportSlots ? await deps.exportSlots.acquire(caller!.userId) : () => {};
+      if (!release) throw rateLimited(EXPORT_RETRY_SECONDS);
       const anonymous = poll.is_anonymous;
       async function* records() {
         for await (const vote of streamVotesForExport(exportDb, pollId, anonymous)) yield csvRecord(vote, anonymous);
       }
-      return { filename: `poll-${pollId}-votes.csv`, columns: csvColumns(anonymous), records: records() };
+      return { filename: `poll-${pollId}-votes.csv`, columns: csvColumns(anonymous), records: records(), release };
     },
 
     /**

@@ -34,12 +34,21 @@ export function createCaptcha({ secret, redis, usedKey, maxNumber, ttlSeconds }:
     },
     /**
      * True once per genuine, unexpired solution: the SET NX on its signature makes a
-     * replay fail even when two requests race with the same solution.
+     * replay fail even when two requests race with the same solution. Any malformed payload is
+     * false; only Redis failing rejects.
      */
     async redeem(raw: string): Promise<boolean> {
       const payload = decode(raw);
-      if (!payload || !(await verifySolution(payload, hmacKey, true))) return false;
-      const expires = Number(extractParams(payload).expires) * 1000 || Date.now() + ttlSeconds * 1000;
+      if (!payload) return false;
+      let expires: number;
+      try {
+        // A payload the library cannot even check (an unknown algorithm, fields of the wrong
+        // type) is a wrong answer from the client, not a failure of ours: "not solved".
+        if (!(await verifySolution(payload, hmacKey, true))) return false;
+        expires = Number(extractParams(payload).expires) * 1000 || Date.now() + ttlSeconds * 1000;
+      } catch {
+        return false;
+      }
       const ttlMs = Math.max(1000, expires - Date.now() + 60_000);
       return (await redis.set(usedKey(payload.signature), '1', 'PX', ttlMs, 'NX')) === 'OK';
     },

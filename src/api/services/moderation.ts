@@ -8,10 +8,26 @@ import type { RedisKeys } from '../../shared/redis-keys.js';
 
 const encodeCursor = (c: { created_at: string; vote_id: string }) => Buffer.from(JSON.stringify(c)).toString('base64url');
 
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+// created_at::text as PostgreSQL writes it: `2026-12-02 10:00:00.123456+00`.
+const PG_TIMESTAMPTZ = /^(\d{4})-(\d{2})-(\d{2}) (\d{2}):(\d{2}):(\d{2})(?:\.\d{1,6})?([+-])(\d{2})(?::?(\d{2}))?$/;
+
+/** Whether `s` is a timestamp PostgreSQL will read back: the format it writes, with a real date and time. */
+function isStoredTimestamp(s: string): boolean {
+  const m = PG_TIMESTAMPTZ.exec(s);
+  if (!m) return false;
+  const [y, mo, d, h, mi, sec, oh, om] = [m[1], m[2], m[3], m[4], m[5], m[6], m[8], m[9] ?? '0'].map(Number);
+  const daysInMonth = new Date(Date.UTC(y, mo, 0)).getUTCDate();
+  return y >= 1 && mo >= 1 && mo <= 12 && d >= 1 && d <= daysInMonth && h <= 23 && mi <= 59 && sec <= 59 && oh <= 15 && om <= 59;
+}
+
+/** A cursor handed out by list(); anything else (tampered, truncated, made up) is 400, never a query PostgreSQL refuses. */
 function decodeCursor(raw: string): { created_at: string; vote_id: string } {
   try {
     const c = JSON.parse(Buffer.from(raw, 'base64url').toString('utf8'));
-    if (typeof c.created_at === 'string' && !Number.isNaN(Date.parse(c.created_at)) && /^[0-9a-f-]{36}$/i.test(c.vote_id)) return c;
+    if (typeof c?.created_at === 'string' && isStoredTimestamp(c.created_at) && typeof c.vote_id === 'string' && UUID.test(c.vote_id)) {
+      return { created_at: c.created_at, vote_id: c.vote_id };
+    }
   } catch {
     /* fall through */
   }

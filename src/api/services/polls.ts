@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Kysely } from 'kysely';
 import { assertCanReadPoll, isPollManager } from '../../domain/poll-access.js';
+import { normalizeOrigin } from '../../domain/origins.js';
 import { tiebreakSeedHash } from '../../domain/tally/seed.js';
 import { findPoll, insertPoll, listPolls, replaceOptions, transitionPoll, updatePoll, withOptions, type PollWithOptions } from '../../db/polls.js';
 import type { DB, PollSettings, PollType } from '../../db/schema.js';
@@ -43,6 +44,7 @@ function normalizeSettings(pollType: PollType, optionCount: number, given: Parti
     rating_max: given.rating_max ?? 5,
     captcha: given.captcha ?? 'flagged',
     require_view_token: given.require_view_token ?? false,
+    embed_origins: embedOriginsOf(given.embed_origins ?? []),
   };
   if (pollType === 'SINGLE_CHOICE' && s.max_choices !== 1) throw validationError('A single-choice poll has max_choices 1', { field: 'settings.max_choices' });
   if (pollType === 'MULTIPLE_CHOICE' && s.max_choices > optionCount) {
@@ -50,6 +52,17 @@ function normalizeSettings(pollType: PollType, optionCount: number, given: Parti
   }
   if (s.rating_min >= s.rating_max) throw validationError('rating_min must be below rating_max', { field: 'settings.rating_min' });
   return s;
+}
+
+/** Embed origins in their one written form (what browsers send), each once. */
+function embedOriginsOf(given: string[]): string[] {
+  const out: string[] = [];
+  given.forEach((raw, i) => {
+    const origin = normalizeOrigin(raw);
+    if (!origin) throw validationError('must be an origin: scheme://host[:port], no path', { field: `settings.embed_origins.${i}` });
+    if (!out.includes(origin)) out.push(origin);
+  });
+  return out;
 }
 
 function checkShape(pollType: PollType, optionCount: number, start: Date | null, end: Date | null) {

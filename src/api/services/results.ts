@@ -2,15 +2,17 @@ import type { Kysely } from 'kysely';
 import { assertCanReadPoll, assertCanSeeResults } from '../../domain/poll-access.js';
 import { loadResults, type ResultsState } from '../../db/results.js';
 import type { DB } from '../../db/schema.js';
-import { tabulateRanked } from '../../domain/tally/ranked.js';
-import { BAYESIAN_PRIOR_WEIGHT, summarizeRatings } from '../../domain/tally/rating.js';
+import { BAYESIAN_PRIOR_WEIGHT } from '../../domain/tally/rating.js';
 import { tiebreakSeedHash } from '../../domain/tally/seed.js';
 import { pollNotFound } from '../../shared/errors.js';
+import { tabulator } from '../../shared/tabulations.js';
 import type { Principal } from '../auth.js';
 import type { PollCache } from './poll-cache.js';
 
-/** The results body of the contract; RANKED and RATING polls are tabulated here, so call it once per state. */
+/** The results body of the contract; RANKED and RATING polls are tabulated once per seq (the process's tabulator). */
 export function toResultsResponse(s: ResultsState) {
+  const ranked = tabulator.ranked(s);
+  const rating = tabulator.rating(s);
   return {
     poll_id: s.poll_id,
     poll_type: s.poll_type,
@@ -18,15 +20,15 @@ export function toResultsResponse(s: ResultsState) {
     total_votes: s.total_votes,
     pending_review: s.pending_review,
     options: s.options,
-    ...(s.ranked_input && {
+    ...(s.ranked_input && ranked && {
       ranked: {
-        ...tabulateRanked(s.ranked_input),
+        ...ranked,
         seed_hash: tiebreakSeedHash(s.ranked_input.seed),
         // Revealed only once no ballot can be cast with knowledge of how ties will fall.
         ...(s.status === 'CLOSED' && { seed: s.ranked_input.seed }),
       },
     }),
-    ...(s.rating_input && { rating: { ...summarizeRatings(s.rating_input), bayesian_prior_weight: BAYESIAN_PRIOR_WEIGHT } }),
+    ...(rating && { rating: { ...rating, bayesian_prior_weight: BAYESIAN_PRIOR_WEIGHT } }),
     updated_at: s.updated_at.toISOString(),
   };
 }
@@ -34,24 +36,31 @@ export type ResultsResponse = ReturnType<typeof toResultsResponse>;
 
 /**
  * Results of a poll. Reads are micro-cached per process for `cacheMs`: a viral poll's
- * results page is requested far more often than its counts change in a way anyone sees.
+ * results page is requested far more often than its counts change in a way anyone sees. A poll
+ * whose results take long to build (a big RANKED poll: reading its ballot groups and the
+ * tabulation) is re-read at most once per `costFactor` times what the last build took, so that
+ * readers of one expensive poll hold at most a fraction of the process (the API's event loop is
+ * also the vote path's); its answer is then up to that old. One build at a time per poll, shared
+ * by every reader that arrives meanwhile, and the tabulation itself runs once per seq.
  */
-export function createResultsService({ db, polls, cacheMs }: { db: Kysely<DB>; polls: PollCache; cacheMs: number }) {
-  // Caches the finished body, not the stored state: a ranked tabulation then runs once per cache period.
-  const cache = new Map<number, { at: number; value: Promise<ResultsResponse | undefined> }>();
+export function createResultsService({ db, polls, cacheMs, costFactor = 4 }: { db: Kysely<DB>; polls: PollCache; cacheMs: number; costFactor?: number }) {
+  const cache = new Map<number, { at: number; validMs: number; value: Promise<ResultsResponse | undefined> }>();
 
   function stored(pollId: number): Promise<ResultsResponse | undefined> {
     const hit = cache.get(pollId);
     const now = Date.now();
-    if (hit && now - hit.at < cacheMs) return hit.value;
-    const value = loadResults(db, [pollId]).then((m) => {
+    if (hit && now - hit.at < hit.validMs) return hit.value;
+    const entry = { at: now, validMs: Infinity, value: Promise.resolve<ResultsResponse | undefined>(undefined) };
+    entry.value = loadResults(db, [pollId]).then((m) => {
       const state = m.get(pollId);
-      return state && toResultsResponse(state);
+      const body = state && toResultsResponse(state);
+      entry.validMs = Math.max(cacheMs, (Date.now() - now) * costFactor);
+      return body;
     });
-    value.catch(() => cache.delete(pollId));
-    cache.set(pollId, { at: now, value });
+    entry.value.catch(() => cache.get(pollId) === entry && cache.delete(pollId));
+    cache.set(pollId, entry);
     if (cache.size > 10_000) cache.delete(cache.keys().next().value!);
-    return value;
+    return entry.value;
   }
 
   return {
