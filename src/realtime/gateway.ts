@@ -5,7 +5,7 @@ import { sql } from 'kysely';
 import proxyaddr from 'proxy-addr';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { clientIp, parseId, trustProxySetting } from '../api/http.js';
-import { createAuthenticator, createTokenVerifier } from '../api/auth.js';
+import { authOptionsOf, createAuthenticator, createTokenVerifier } from '../api/auth.js';
 import { createDb } from '../db/client.js';
 import type { Config } from '../shared/config.js';
 import type { Logger } from '../shared/logger.js';
@@ -48,8 +48,9 @@ export async function startRealtime(config: Config, log: Logger, port = config.R
   // One subscriber connection for the whole process, subscribed per watched poll.
   const subscriber = createRedis(config.REDIS_URL, { name: subscriberName });
   const access = createAccessFacts(db, config.POLL_CACHE_MS);
-  const authenticate = createAuthenticator(config.JWT_SECRET);
-  const verifyToken = createTokenVerifier(config.JWT_SECRET);
+  const authenticate = createAuthenticator(authOptionsOf(config));
+  // One key set cache for both ways a token arrives.
+  const verifyToken = createTokenVerifier(authenticate);
   const trust = compileTrust(trustProxySetting(config.TRUST_PROXY));
   const allowedOrigins = config.WS_ALLOWED_ORIGINS.split(',').map((o) => o.trim().toLowerCase()).filter(Boolean);
 
