@@ -12,6 +12,8 @@ export interface PollSettings {
   rating_min: number;
   rating_max: number;
   captcha: 'off' | 'flagged' | 'always';
+  /** Origins allowed to embed the poll (`/embed/polls/:id`); absent on polls stored before it existed. */
+  embed_origins: string[];
 }
 
 type Timestamp = ColumnType<Date, Date | string | undefined, Date | string>;

@@ -2,6 +2,14 @@ import { z } from 'zod';
 
 const isoDate = z.iso.datetime({ offset: true }).transform((s) => new Date(s));
 
+// An origin as browsers send it in Origin headers and CSP frame-ancestors: scheme and host (and port).
+const originSchema = z
+  .string()
+  .max(200)
+  .regex(/^https?:\/\/[^/?#\s]+$/, 'must be an origin such as https://news.example (scheme and host, no path)')
+  .refine((o) => URL.canParse(o), 'must be an origin such as https://news.example')
+  .transform((o) => new URL(o).origin);
+
 const settingsSchema = z.strictObject({
   max_choices: z.number().int().min(1).max(100).optional(),
   require_authentication: z.boolean().optional(),
@@ -9,6 +17,7 @@ const settingsSchema = z.strictObject({
   rating_min: z.number().int().min(-100).max(100).optional(),
   rating_max: z.number().int().min(-100).max(100).optional(),
   captcha: z.enum(['off', 'flagged', 'always']).optional(),
+  embed_origins: z.array(originSchema).max(20).optional(),
 });
 
 const optionSchema = z.strictObject({
