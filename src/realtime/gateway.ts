@@ -36,6 +36,8 @@ const MAX_TIMER_MS = 2 ** 31 - 1;
 interface Connection extends Watcher {
   pollId: number;
   viewer: Viewer;
+  /** Asked with `hidden=wait`: while results are hidden, hold the socket and reveal them at close. */
+  waitHidden: boolean;
   alive: boolean;
   pingedAt: number;
 }
@@ -141,8 +143,22 @@ export async function startRealtime(config: Config, log: Logger, port = config.R
     const facts = await access.get(pollId);
     for (const c of watchers) {
       const refusal = refusalFor(facts, c.viewer);
-      if (refusal) c.ws.close(refusal.code, refusal.reason);
+      if (refusal?.reason === 'RESULTS_HIDDEN' && c.waitHidden) {
+        if (!c.withheld) withhold(c);
+      } else if (refusal) c.ws.close(refusal.code, refusal.reason);
+      else if (c.withheld) {
+        // Closed, or shown before close after all: the results it waited for, now.
+        c.withheld = false;
+        c.sent = null;
+        feeds.deliverNow(pollId, c);
+      }
     }
+  }
+
+  /** Holds a watcher of hidden results: it is told so, and gets nothing until the final state. */
+  function withhold(c: Connection): void {
+    c.withheld = true;
+    if (c.ws.readyState === c.ws.OPEN) c.ws.send(JSON.stringify({ type: 'hidden', poll_id: c.pollId, reason: 'RESULTS_HIDDEN' }));
   }
 
   // One wait for the subscriber shared by every connection that arrives while it reconnects.
@@ -164,7 +180,7 @@ export async function startRealtime(config: Config, log: Logger, port = config.R
   }
 
   /** Decides a watch request before any data flows: a Viewer and poll, or the close code. */
-  async function admit(req: http.IncomingMessage): Promise<{ pollId: number; viewer: Viewer; expiresAt?: number } | Refusal> {
+  async function admit(req: http.IncomingMessage): Promise<{ pollId: number; viewer: Viewer; expiresAt?: number; waitHidden: boolean; withheld: boolean } | Refusal> {
     const params = new URL(req.url ?? '/', 'http://gateway').searchParams;
     const pollId = parseId(params.get('poll_id') ?? undefined);
     if (pollId === null) return { code: 4404, reason: 'POLL_NOT_FOUND' };
@@ -176,11 +192,14 @@ export async function startRealtime(config: Config, log: Logger, port = config.R
       return { code: 4401, reason: 'INVALID_TOKEN' };
     }
     const viewer: Viewer = { caller, key: params.get('key') ?? undefined };
+    // Opt-in, so clients written against 4403 RESULTS_HIDDEN keep getting it.
+    const waitHidden = params.get('hidden') === 'wait';
     const refusal = refusalFor(await access.get(pollId), viewer);
-    if (refusal) return refusal;
+    const withheld = refusal?.reason === 'RESULTS_HIDDEN' && waitHidden;
+    if (refusal && !withheld) return refusal;
     // Without the subscriber no snapshot would come and no update follow: say so rather than hang.
     if (!(await subscriberReady())) return { code: 1011, reason: 'UNAVAILABLE' };
-    return { pollId, viewer, expiresAt: caller?.expiresAt };
+    return { pollId, viewer, expiresAt: caller?.expiresAt, waitHidden, withheld };
   }
 
   const wss = new WebSocketServer({ noServer: true, maxPayload: MAX_CLIENT_FRAME_BYTES, perMessageDeflate: false, clientTracking: false });
@@ -225,15 +244,16 @@ export async function startRealtime(config: Config, log: Logger, port = config.R
         ws.close(admission.code, admission.reason);
         return;
       }
-      watch(ws, admission.pollId, admission.viewer, admission.expiresAt);
+      watch(ws, admission);
     });
   }
 
-  function watch(ws: WebSocket, pollId: number, viewer: Viewer, expiresAt: number | undefined): void {
+  function watch(ws: WebSocket, { pollId, viewer, expiresAt, waitHidden, withheld }: { pollId: number; viewer: Viewer; expiresAt?: number; waitHidden: boolean; withheld: boolean }): void {
     // A random phase spreads the pings of a crowd that connected at once over the whole interval.
     const pingedAt = Date.now() - Math.random() * config.WS_PING_INTERVAL_MS;
-    const conn: Connection = { ws, pollId, viewer, sent: null, sentAt: 0, skips: 0, alive: true, pingedAt };
+    const conn: Connection = { ws, pollId, viewer, waitHidden, sent: null, sentAt: 0, skips: 0, alive: true, pingedAt };
     connections.add(conn);
+    if (withheld) withhold(conn);
     ws.on('pong', () => (conn.alive = true));
     ws.on('error', () => {});
     // A signed-in watch lasts as long as its token: the client reconnects with a fresh one.
