@@ -55,7 +55,10 @@ const schema = z.object({
   WS_PING_INTERVAL_MS: int(30_000),
   // Tokens of the host platform's identity provider (RS256 / ES256), verified beside HS256:
   // its key set, and the `iss` and `aud` its tokens must carry. Unset = HS256 tokens only.
-  JWT_JWKS_URL: z.url({ protocol: /^https?$/ }).optional(),
+  JWT_JWKS_URL: z
+    .string()
+    .optional()
+    .refine((u) => !u || (URL.canParse(u) && /^https?:$/.test(new URL(u).protocol)), 'must be empty or an http(s) URL'),
   JWT_ISSUER: z.string().optional(),
   JWT_AUDIENCE: z.string().optional(),
   // How far in the future a token's `iat` may lie before it is refused.

@@ -7,7 +7,7 @@ const id = z.number().int().positive().max(Number.MAX_SAFE_INTEGER);
 /** POST /api/v1/dev/token */
 export const devTokenSchema = z.strictObject({
   sub: id,
-  org: id.nullable().optional(),
+  org: id.optional(),
   admin: z.boolean().default(false),
 });
 

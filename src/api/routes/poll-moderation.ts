@@ -16,6 +16,8 @@ const cidr = z
     }
   }, 'must be an address prefix such as 203.0.113.0/24');
 
+const UUID = /^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$/;
+
 /** GET /api/v1/polls/:id/flagged-votes */
 export const pollFlaggedVotesSchema = z.strictObject({
   status: z.enum(['SUSPICIOUS', 'REJECTED', 'VALID']).default('SUSPICIOUS'),
@@ -30,7 +32,7 @@ export const bulkReviewSchema = z
   .strictObject({
     decision: z.enum(['VALID', 'REJECTED']),
     note: z.string().max(2000).optional(),
-    vote_ids: z.array(z.uuid()).min(1).max(500).optional(),
+    vote_ids: z.array(z.string().regex(UUID, 'must be a vote id (UUID)')).min(1).max(500).optional(),
     prefix: cidr.optional(),
   })
   .refine((b) => (b.vote_ids === undefined) !== (b.prefix === undefined), { message: 'give either vote_ids or prefix', path: ['vote_ids'] });
