@@ -1,12 +1,12 @@
 import http from 'node:http';
 import cors from 'cors';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import { sql } from 'kysely';
 import type { Queue } from 'bullmq';
 import { createDb } from '../db/client.js';
 import { hasStoredVote } from '../db/votes.js';
 import { createViewTokens } from '../domain/view-token.js';
-import type { Config } from '../shared/config.js';
+import { devSignInEnabled, realtimeUpstreams, type Config } from '../shared/config.js';
 import type { Logger } from '../shared/logger.js';
 import { createMetricsRegistry } from '../shared/metrics.js';
 import { createRedis } from '../shared/redis.js';
@@ -20,7 +20,7 @@ import { analyticsRouter, pollViewRecorder } from './routes/analytics.js';
 import { createAnalyticsService } from './services/analytics.js';
 import { createApp } from './app.js';
 import { createApiMetrics } from './metrics.js';
-import { createAuthenticator } from './auth.js';
+import { authOptionsOf, createAuthenticator } from './auth.js';
 import { corsOptions, rememberPeerTrust, trustProxySetting } from './http.js';
 import { pollsRouter } from './routes/polls.js';
 import { resultsRouter } from './routes/results.js';
@@ -39,6 +39,10 @@ import { createVoteAdmission } from './services/vote-admission.js';
 import { createVoteService } from './services/votes.js';
 import type { Captcha } from './services/captcha.js';
 import { ADMIN_BOARD_PATH, createAdminBoard } from './admin-board.js';
+import { devRouter } from './routes/dev.js';
+import { pollModerationRouter } from './routes/poll-moderation.js';
+import { myVoteRouter } from './routes/my-vote.js';
+import { createRealtimeProxy } from './realtime-proxy.js';
 
 /** A running API process: HTTP server plus its connections, closed in order by close(). */
 export interface ApiHandle {
@@ -66,7 +70,7 @@ export async function startApi(config: Config, log: Logger, port = config.PORT):
 
   const metrics = createMetricsRegistry('api');
   const apiMetrics = createApiMetrics(metrics);
-  const authenticate = createAuthenticator(config.JWT_SECRET);
+  const authenticate = createAuthenticator(authOptionsOf(config));
   const viewTokens = createViewTokens(config.JWT_SECRET);
   const pollCache = createPollCache({ db, subscriber, keys, ttlMs: config.POLL_CACHE_MS });
   const batcher = createVoteBatcher(voteQueue, { maxBatch: config.VOTE_BATCH_MAX, maxWaitMs: config.VOTE_BATCH_MS });
@@ -157,8 +161,23 @@ export async function startApi(config: Config, log: Logger, port = config.PORT):
       ['/api/v1/polls', resultsRouter({ results })],
       ['/api/v1/captcha', captchaRouter({ captcha })],
       ['/api/v1/admin', moderationRouter({ moderation })],
+      ['/api/v1/polls', pollModerationRouter({ moderation })],
+      ['/api/v1/polls', myVoteRouter({ db })],
+      ...(devSignInEnabled(config) ? [['/api/v1/dev', devRouter({ secret: config.JWT_SECRET })] as [string, ReturnType<typeof devRouter>]] : []),
       ...(board ? [[ADMIN_BOARD_PATH, board] as [string, typeof board]] : []),
-      ['/', pagesRouter({ publicRealtimeUrl: config.PUBLIC_REALTIME_URL, realtimePort: config.REALTIME_PORT })],
+      [
+        '/',
+        pagesRouter({
+          publicRealtimeUrl: config.PUBLIC_REALTIME_URL,
+          signIn: {
+            dev: devSignInEnabled(config),
+            ...(config.OIDC_CLIENT_ID && config.JWT_ISSUER
+              ? { oidc: { issuer: config.JWT_ISSUER, clientId: config.OIDC_CLIENT_ID, scope: config.OIDC_SCOPE, resource: config.JWT_AUDIENCE } }
+              : {}),
+          },
+          embedOriginsOf: (pollId, key) => polls.embedOrigins(pollId, key),
+        }),
+      ],
     ],
   });
   const voteRoute = createVoteRoute({
@@ -182,6 +201,10 @@ export async function startApi(config: Config, log: Logger, port = config.PORT):
   });
 
   const allowCors = cors(corsOptions(config.CORS_ORIGINS));
+  if (devSignInEnabled(config) && config.NODE_ENV === 'production') {
+    log.warn('DEV_SIGN_IN is on in production: anyone who reaches POST /api/v1/dev/token can sign in as any user, admins included');
+  }
+  const realtimeProxy = createRealtimeProxy({ upstreams: realtimeUpstreams(config), trust: app.get('trust proxy fn'), log });
   const server = http.createServer((req, res) => {
     // Keep-alive clients would otherwise keep a closing server busy forever.
     if (closing) res.setHeader('Connection', 'close');
@@ -194,6 +217,10 @@ export async function startApi(config: Config, log: Logger, port = config.PORT):
     if (!voteRoute(req, res)) app(req, res);
   });
   server.keepAliveTimeout = 65_000;
+  server.on('upgrade', (req, socket, head) => {
+    if (closing) return socket.end('HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
+    realtimeProxy.onUpgrade(req, socket as Socket, head);
+  });
   await new Promise<void>((resolve) => server.listen(port, resolve));
   const url = `http://localhost:${(server.address() as AddressInfo).port}`;
 
@@ -204,6 +231,7 @@ export async function startApi(config: Config, log: Logger, port = config.PORT):
       // Stop taking requests, let in-flight ones finish, then flush accepted votes into the queue.
       // Connections that go idle after their last answer are swept too (close() only closes those idle now).
       closing = true;
+      realtimeProxy.closeAll();
       await new Promise<void>((resolve) => {
         const sweep = setInterval(() => server.closeIdleConnections(), 100);
         server.close(() => {
