@@ -247,7 +247,7 @@ async function main() {
       // One query at a time on the one connection.
       const read = lastRead.catch(() => {}).then(async () => {
         const before = Date.now();
-        const { rows } = await sampler.query<{ seq: string; total_votes: string }>('SELECT seq, total_votes FROM poll_tallies WHERE poll_id = $1', [pollId]);
+        const { rows } = await sampler.query<{ seq: string; total_votes: string }>('SELECT sum(seq) AS seq, sum(total_votes) AS total_votes FROM poll_tallies WHERE poll_id = $1', [pollId]);
         return { seq: Number(rows[0].seq), total: Number(rows[0].total_votes), at: (before + Date.now()) / 2 };
       });
       lastRead = read;

@@ -2,43 +2,37 @@ import http from 'node:http';
 import cors from 'cors';
 import type { AddressInfo, Socket } from 'node:net';
 import { sql } from 'kysely';
-import type { Queue } from 'bullmq';
 import { createDb } from '../db/client.js';
+import { createExportDb } from '../db/analytics.js';
 import { hasStoredVote } from '../db/votes.js';
 import { createViewTokens } from '../domain/view-token.js';
 import { devSignInEnabled, realtimeUpstreams, type Config } from '../shared/config.js';
 import type { Logger } from '../shared/logger.js';
 import { createMetricsRegistry } from '../shared/metrics.js';
-import { createRedis } from '../shared/redis.js';
+import { enqueueRollup, openQueue, openVoteQueues, QUEUES, rollupPolls } from '../shared/queues.js';
+import { createRedis, redisTargetOf, serversOf } from '../shared/redis.js';
 import { redisKeys } from '../shared/redis-keys.js';
-import { createQueue, UNTIL_DONE } from '../workers/queue.js';
-import { POLL_LIFECYCLE_QUEUE, type CloseAtEndJob } from '../workers/poll-lifecycle.js';
-import { createVoteBatcher, VOTE_INGEST_QUEUE, type VoteBatchJob } from '../workers/vote-ingest.js';
-import { createExportDb } from '../db/analytics.js';
-import { ANALYTICS_QUEUE, enqueueRollup, rollupPolls, type AnalyticsRollupJob } from '../workers/analytics.js';
-import { analyticsRouter, pollViewRecorder } from './routes/analytics.js';
-import { createAnalyticsService } from './services/analytics.js';
+import { ADMIN_BOARD_PATH, createAdminBoard } from './admin-board.js';
 import { createApp } from './app.js';
-import { createApiMetrics } from './metrics.js';
 import { authOptionsOf, createAuthenticator } from './auth.js';
 import { corsOptions, rememberPeerTrust, trustProxySetting } from './http.js';
-import { pollsRouter } from './routes/polls.js';
-import { resultsRouter } from './routes/results.js';
-import { createVoteRoute } from './routes/votes.js';
-import { createPollCache } from './services/poll-cache.js';
-import { createPollService } from './services/polls.js';
-import { createResultsService } from './services/results.js';
-import { RateLimiterRedis } from 'rate-limiter-flexible';
-import { createVoteFlaggingQueue } from '../workers/vote-flagging.js';
+import { createApiMetrics } from './metrics.js';
+import { analyticsRouter, pollViewRecorder } from './routes/analytics.js';
 import { captchaRouter } from './routes/captcha.js';
 import { moderationRouter } from './routes/moderation.js';
 import { pagesRouter } from './routes/pages.js';
-import { createCaptcha } from './services/captcha.js';
+import { pollsRouter } from './routes/polls.js';
+import { resultsRouter } from './routes/results.js';
+import { createVoteRoute } from './routes/votes.js';
+import { createAnalyticsService } from './services/analytics.js';
+import { createCaptcha, type Captcha } from './services/captcha.js';
 import { createModerationService } from './services/moderation.js';
+import { createPollCache } from './services/poll-cache.js';
+import { createPollService } from './services/polls.js';
+import { createResultsService } from './services/results.js';
 import { createVoteAdmission } from './services/vote-admission.js';
 import { createVoteService } from './services/votes.js';
-import type { Captcha } from './services/captcha.js';
-import { ADMIN_BOARD_PATH, createAdminBoard } from './admin-board.js';
+import { createVoteBatcher } from './vote-batcher.js';
 import { devRouter } from './routes/dev.js';
 import { pollModerationRouter } from './routes/poll-moderation.js';
 import { myVoteRouter } from './routes/my-vote.js';
@@ -54,26 +48,30 @@ export interface ApiHandle {
 /** Builds and starts the API (Express app plus the bare vote route) on `port` (0 = any). */
 export async function startApi(config: Config, log: Logger, port = config.PORT): Promise<ApiHandle> {
   const keys = redisKeys(config.REDIS_NAMESPACE);
+  const target = redisTargetOf(config);
   const db = createDb(config.DATABASE_URL, 20);
   // Fail-fast clients: a vote must get 503 at once while Redis is away, not wait in a buffer.
-  const redis = createRedis(config.REDIS_URL, { failFast: true, enableAutoPipelining: true, name: 'api' });
-  const subscriber = createRedis(config.REDIS_URL, { name: 'api-sub' });
-  const queueConnection = createRedis(config.REDIS_URL, { failFast: true, name: 'api-queue' });
-  const queueCtx = { connection: queueConnection, prefix: keys.queuePrefix, logger: log };
-  const voteQueue = createQueue<VoteBatchJob>(VOTE_INGEST_QUEUE, queueCtx, UNTIL_DONE);
-  const lifecycleQueue = createQueue<CloseAtEndJob>(POLL_LIFECYCLE_QUEUE, queueCtx, UNTIL_DONE);
-  const flagQueue = createVoteFlaggingQueue(queueCtx);
-  const queues: Queue[] = [voteQueue, lifecycleQueue, flagQueue];
-  const analyticsQueue = createQueue<AnalyticsRollupJob>(ANALYTICS_QUEUE, queueCtx);
-  queues.push(analyticsQueue);
+  const redis = createRedis(target, { failFast: true, enableAutoPipelining: true, name: 'api' });
+  const subscriber = createRedis(target, { name: 'api-sub', shardedSubscriber: true });
+  const queueConnection = createRedis(target, { failFast: true, name: 'api-queue' });
+  const queueCtx = { connection: queueConnection, keys, logger: log };
+  const voteQueues = openVoteQueues(queueCtx, config.VOTE_PARTITIONS);
+  const lifecycleQueue = openQueue(QUEUES.lifecycle, queueCtx);
+  const flagQueue = openQueue(QUEUES.flagging, queueCtx);
+  const analyticsQueue = openQueue(QUEUES.analytics, queueCtx);
+  const queues = [...voteQueues, lifecycleQueue, flagQueue, analyticsQueue];
   const exportDb = createExportDb(config.DATABASE_URL);
 
   const metrics = createMetricsRegistry('api');
   const apiMetrics = createApiMetrics(metrics);
   const authenticate = createAuthenticator(authOptionsOf(config));
-  const viewTokens = createViewTokens(config.JWT_SECRET);
-  const pollCache = createPollCache({ db, subscriber, keys, ttlMs: config.POLL_CACHE_MS });
-  const batcher = createVoteBatcher(voteQueue, { maxBatch: config.VOTE_BATCH_MAX, maxWaitMs: config.VOTE_BATCH_MS });
+  const viewTokens = createViewTokens(config.JWT_SECRET, config.VIEW_TOKEN_TTL_SECONDS * 1000);
+  const pollCache = createPollCache({ db, subscriber, keys, ttlMs: config.POLL_CACHE_MS, staleMs: config.POLL_CACHE_STALE_MS });
+  const batcher = createVoteBatcher(voteQueues, {
+    maxBatch: config.VOTE_BATCH_MAX,
+    maxWaitMs: config.VOTE_BATCH_MS,
+    wait: { replicas: config.REDIS_WAIT_REPLICAS, timeoutMs: config.REDIS_WAIT_TIMEOUT_MS, connection: queueConnection },
+  });
   const captcha = createCaptcha({
     secret: config.JWT_SECRET,
     redis,
@@ -93,24 +91,18 @@ export async function startApi(config: Config, log: Logger, port = config.PORT):
   const castVote = createVoteService({
     polls: pollCache,
     hasStoredVote: (pollId, voterKey) => hasStoredVote(db, pollId, voterKey),
-    admission: createVoteAdmission(redis, {
-      pendingTtlMs: config.VOTE_PENDING_TTL_MS,
-      windowMs: config.PREFIX_WINDOW_SECONDS * 1000,
-      prefixLimit: config.PREFIX_VOTES_LIMIT,
-    }),
+    admission: createVoteAdmission(redis, queueConnection),
     batcher,
     keys,
     viewTokens,
+    pendingTtlMs: config.VOTE_PENDING_TTL_MS,
+    voteQueues: config.VOTE_PARTITIONS,
     integrity: {
-      ipLimiter:
-        config.FRAUD_DEFENCES === 'on'
-          ? new RateLimiterRedis({
-              storeClient: redis,
-              keyPrefix: keys.ipLimitPrefix,
-              points: config.VOTES_PER_IP_PER_POLL_PER_HOUR,
-              duration: 3600,
-            })
-          : null,
+      enabled: config.FRAUD_DEFENCES === 'on',
+      ipSoft: config.VOTES_PER_IP_PER_POLL_PER_HOUR,
+      ipHard: Math.max(config.VOTES_PER_IP_PER_POLL_PER_HOUR, config.VOTES_PER_IP_PER_POLL_PER_HOUR_MAX),
+      prefixLimit: config.PREFIX_VOTES_LIMIT,
+      prefixWindowMs: config.PREFIX_WINDOW_SECONDS * 1000,
       captcha: countedCaptcha,
       minResponseMs: config.MIN_RESPONSE_MS,
       flagPrefix: (job) => flagQueue.add('flag-prefix', job),
@@ -127,9 +119,11 @@ export async function startApi(config: Config, log: Logger, port = config.PORT):
   });
   const polls = createPollService({
     db,
-    publisher: redis,
+    redis,
     keys,
     lifecycle: lifecycleQueue,
+    pendingTtlMs: config.VOTE_PENDING_TTL_MS,
+    partitions: config.VOTE_PARTITIONS,
     onClosed: (pollId) => enqueueRollup(analyticsQueue, pollId, 0),
   });
   const analytics = createAnalyticsService({ db, exportDb, polls: pollCache, redis, keys, rollups: analyticsQueue, log });
@@ -152,7 +146,10 @@ export async function startApi(config: Config, log: Logger, port = config.PORT):
     metrics,
     ready: async () => {
       if (closing) return false;
-      await Promise.all([sql`SELECT 1`.execute(db), redis.ping()]);
+      // Every master: a vote lands on any of them (partitions spread over the cluster).
+      const servers = serversOf(redis);
+      if (servers.length === 0) return false;
+      await Promise.all([sql`SELECT 1`.execute(db), ...serversOf(redis).map((server) => server.ping())]);
       return true;
     },
     routers: [

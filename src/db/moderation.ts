@@ -1,8 +1,8 @@
-import { sql } from 'kysely';
+import { sql, type Kysely } from 'kysely';
 import type { Db } from './client.js';
-import { applyBallotChanges, lockPolls, type BallotChange } from './ballots.js';
+import { applyBallotChanges, withShardLocks, type BallotChange, type ShardKey, type ShardLockedTrx } from './ballots.js';
 import { loadResults, type ResultsState } from './results.js';
-import type { VoteStatus } from './schema.js';
+import type { DB, VoteStatus } from './schema.js';
 
 export interface FlaggedVote {
   vote_id: string;
@@ -97,10 +97,10 @@ export type ReviewTarget = { voteIds: string[] } | { prefix: string; limit: numb
 
 /**
  * Records a reviewer's decision and moves the counts by exactly the status change, under the
- * poll's lock: two reviewers clicking VALID at once add the ballot once. Null: no such vote.
+ * vote's shard lock: two reviewers clicking VALID at once add the ballot once. Null: no such vote.
  */
 export async function reviewVote(
-  db: Db,
+  db: Kysely<DB>,
   voteId: string,
   decision: 'VALID' | 'REJECTED',
   reviewerId: number,
@@ -113,29 +113,37 @@ export async function reviewVote(
 }
 
 /**
- * Decides many votes of one poll in one transaction under the poll's lock: each gets its review
- * row, and the counts move once, by exactly the ballots whose status changed (a vote already in
- * the decided state, or decided by a concurrent reviewer first, moves nothing). Votes named but
- * not found in the poll are left out of the outcomes.
+ * Decides many votes of one poll in one transaction under their shards' locks: each gets its
+ * review row, and the counts move once, by exactly the ballots whose status changed (a vote
+ * already in the decided state, or decided by a concurrent reviewer first, moves nothing).
+ * A vote's shard never changes, so the shards are found before locking; only votes of the
+ * locked shards are decided (a prefix vote flagged in another shard meanwhile waits for the
+ * next call). Votes named but not found in the poll are left out of the outcomes.
  */
 export async function reviewVotes(
-  db: Db,
+  db: Kysely<DB>,
   pollId: number,
   target: ReviewTarget,
   decision: 'VALID' | 'REJECTED',
   reviewerId: number,
   note: string | null,
 ): Promise<{ outcomes: ReviewOutcome[]; states: Map<number, ResultsState> }> {
-  if ('voteIds' in target && target.voteIds.length === 0) return { outcomes: [], states: new Map() };
-  return db.transaction().execute(async (trx) => {
-    await lockPolls(trx, [pollId]);
-    let q = trx.selectFrom('votes').select(['vote_id', 'status', 'counted_options', 'rank_order', 'ratings']).where('poll_id', '=', pollId);
+  const none = { outcomes: [], states: new Map<number, ResultsState>() };
+  if ('voteIds' in target && target.voteIds.length === 0) return none;
+  const shards = 'voteIds' in target ? await shardsOfVotes(db, pollId, target.voteIds) : await shardsOfHeldVotes(db, pollId, target.prefix);
+  if (shards.length === 0) return none;
+  return withShardLocks(db, shards, async (trx) => {
+    let q = trx
+      .selectFrom('votes')
+      .select(['vote_id', 'shard', 'status', 'counted_options', 'rank_order', 'ratings'])
+      .where('poll_id', '=', pollId)
+      .where('shard', 'in', shards.map((s) => s.shard));
     q =
       'voteIds' in target
         ? q.where('vote_id', 'in', target.voteIds)
         : q.where('status', '=', 'SUSPICIOUS').where(sql<boolean>`ip_address <<= ${target.prefix}::cidr`).orderBy('created_at').orderBy('vote_id').limit(target.limit);
     const votes = await q.execute();
-    if (votes.length === 0) return { outcomes: [], states: new Map() };
+    if (votes.length === 0) return none;
     await trx
       .insertInto('vote_reviews')
       .values(votes.map((v) => ({ vote_id: v.vote_id, poll_id: pollId, previous_status: v.status, decision, reviewer_id: reviewerId, note })))
@@ -150,10 +158,55 @@ export async function reviewVotes(
       .where('vote_id', 'in', moved.map((v) => v.vote_id))
       .execute();
     const changes: BallotChange[] = moved.map((vote) => {
-      const s = { pollId, counted: vote.counted_options, ranking: vote.rank_order, ratings: vote.ratings };
+      const s = { pollId, shard: vote.shard, counted: vote.counted_options, ranking: vote.rank_order, ratings: vote.ratings };
       return { before: { ...s, status: vote.status }, after: { ...s, status: decision } };
     });
     const touched = await applyBallotChanges(trx, changes);
     return { outcomes, states: await loadResults(trx, touched) };
   });
+}
+
+/** The counter shards holding a poll's SUSPICIOUS votes from an address prefix. */
+async function shardsOfHeldVotes(db: Db, pollId: number, prefix: string): Promise<ShardKey[]> {
+  const rows = await db
+    .selectFrom('votes')
+    .select('shard')
+    .distinct()
+    .where('poll_id', '=', pollId)
+    .where('status', '=', 'SUSPICIOUS')
+    .where(sql<boolean>`ip_address <<= ${prefix}::cidr`)
+    .execute();
+  return rows.map((r) => ({ pollId, shard: r.shard }));
+}
+
+/** The counter shards of some votes of a poll (a vote's shard never changes): the locks a writer of them takes. */
+export async function shardsOfVotes(db: Db, pollId: number, voteIds: string[]): Promise<ShardKey[]> {
+  const rows = await db.selectFrom('votes').select('shard').distinct().where('poll_id', '=', pollId).where('vote_id', 'in', voteIds).execute();
+  return rows.map((r) => ({ pollId, shard: r.shard }));
+}
+
+/**
+ * Adds a flag reason to stored votes of a poll, once: only rows that still lack it change, and
+ * VALID ones become SUSPICIOUS. Returns each changed row with its status before.
+ */
+export async function flagVotes(trx: ShardLockedTrx, pollId: number, voteIds: string[], reason: string) {
+  const { rows } = await sql<{
+    poll_id: number;
+    shard: number;
+    before_status: VoteStatus;
+    status: VoteStatus;
+    counted_options: number[];
+    rank_order: number[] | null;
+    ratings: Record<string, number> | null;
+  }>`
+    WITH target AS (
+      SELECT vote_id, status FROM votes
+      WHERE poll_id = ${pollId} AND vote_id = ANY(${voteIds}::uuid[]) AND status <> 'REJECTED'
+        AND NOT (${reason} = ANY(flag_reasons))
+    )
+    UPDATE votes v SET status = CASE WHEN v.status = 'VALID' THEN 'SUSPICIOUS' ELSE v.status END,
+      flag_reasons = v.flag_reasons || ${reason}::text, updated_at = now()
+    FROM target t WHERE v.poll_id = ${pollId} AND v.vote_id = t.vote_id
+    RETURNING v.poll_id, v.shard, t.status AS before_status, v.status, v.counted_options, v.rank_order, v.ratings`.execute(trx);
+  return rows;
 }

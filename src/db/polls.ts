@@ -21,6 +21,8 @@ export interface NewPollInput {
   end_time: Date | null;
   settings: PollSettings;
   tiebreak_seed: string;
+  /** How many partitions the poll's voters are split into. */
+  partitions: number;
 }
 
 export interface OptionInput {
@@ -105,7 +107,7 @@ export async function listPolls(
 export async function updatePoll(
   trx: Db,
   pollId: number,
-  patch: Partial<Omit<NewPollInput, 'settings'>> & { settings?: PollSettings },
+  patch: Partial<Omit<NewPollInput, 'settings' | 'partitions'>> & { settings?: PollSettings },
 ): Promise<PollRow> {
   const { settings, ...rest } = patch;
   return trx
@@ -128,6 +130,19 @@ export async function transitionPoll(trx: Db, pollId: number, from: PollStatus[]
     })
     .where('poll_id', '=', pollId)
     .where('status', 'in', from)
+    .returningAll()
+    .executeTakeFirst();
+  return row ?? null;
+}
+
+/** Marks a closed poll's results final (once: null when they already were, or it is not closed). */
+export async function markResultsFinal(trx: Db, pollId: number): Promise<PollRow | null> {
+  const row = await trx
+    .updateTable('polls')
+    .set({ results_final_at: sql`now()` })
+    .where('poll_id', '=', pollId)
+    .where('status', '=', 'CLOSED')
+    .where('results_final_at', 'is', null)
     .returningAll()
     .executeTakeFirst();
   return row ?? null;

@@ -13,6 +13,8 @@ export interface ResultsState {
   pending_review: number;
   seq: number;
   updated_at: Date;
+  /** The final results of a closed poll: every vote accepted before the close is counted. */
+  final: boolean;
   options: Array<{ option_id: number; text: string; vote_count: number; percentage: number }>;
   /**
    * RANKED only: the counted ballots grouped by ranking, with the secret tie-break seed. Kept raw
@@ -23,7 +25,16 @@ export interface ResultsState {
   rating_input?: RatingInput;
 }
 
-/** Reads the stored counts of the given polls: one query, plus one per tabulated poll type present. */
+/** `count` over `total` as a percentage with two decimals, rounded half up (as PostgreSQL's round does). */
+export function percentageOf(count: number, total: number): number {
+  return total > 0 ? Math.floor((20_000 * count + total) / (2 * total)) / 100 : 0;
+}
+
+/**
+ * Reads the stored counts of the given polls, summed over their shards: one query, plus one per
+ * tabulated poll type present. `seq` is the sum of the shards' versions: each only grows, so a
+ * later read never has a smaller one.
+ */
 export async function loadResults(db: Db, pollIds: number[]): Promise<Map<number, ResultsState>> {
   const out = new Map<number, ResultsState>();
   if (pollIds.length === 0) return out;
@@ -35,19 +46,29 @@ export async function loadResults(db: Db, pollIds: number[]): Promise<Map<number
     pending_review: number;
     seq: number;
     updated_at: Date;
+    final: boolean;
     option_id: number;
     text: string;
     vote_count: number;
-    percentage: string;
     settings: PollSettings;
     tiebreak_seed: string;
   }>`
+    WITH t AS (
+      SELECT poll_id, sum(total_votes)::bigint AS total_votes, sum(pending_review)::bigint AS pending_review,
+             sum(seq)::bigint AS seq, max(updated_at) AS updated_at
+      FROM poll_tallies WHERE poll_id = ANY(${pollIds}::bigint[]) GROUP BY poll_id
+    ),
+    r AS (
+      SELECT poll_id, option_id, sum(vote_count)::bigint AS vote_count
+      FROM vote_results WHERE poll_id = ANY(${pollIds}::bigint[]) GROUP BY poll_id, option_id
+    )
     SELECT p.poll_id, p.poll_type, p.status, t.total_votes, t.pending_review, t.seq, t.updated_at,
-           o.option_id, o.text, r.vote_count, r.percentage, p.settings, p.tiebreak_seed
+           p.results_final_at IS NOT NULL AS final, o.option_id, o.text, coalesce(r.vote_count, 0) AS vote_count,
+           p.settings, p.tiebreak_seed
     FROM polls p
-    JOIN poll_tallies t ON t.poll_id = p.poll_id
+    JOIN t ON t.poll_id = p.poll_id
     JOIN poll_options o ON o.poll_id = p.poll_id
-    JOIN vote_results r ON r.poll_id = o.poll_id AND r.option_id = o.option_id
+    LEFT JOIN r ON r.poll_id = o.poll_id AND r.option_id = o.option_id
     WHERE p.poll_id = ANY(${pollIds}::bigint[])
     ORDER BY p.poll_id, o.display_order, o.option_id`.execute(db);
   const first = new Map<number, (typeof rows)[number]>();
@@ -62,12 +83,17 @@ export async function loadResults(db: Db, pollIds: number[]): Promise<Map<number
         pending_review: r.pending_review,
         seq: r.seq,
         updated_at: r.updated_at,
+        final: r.final,
         options: [],
       };
       out.set(r.poll_id, s);
       first.set(r.poll_id, r);
     }
-    s.options.push({ option_id: r.option_id, text: r.text, vote_count: r.vote_count, percentage: Number(r.percentage) });
+    s.options.push({ option_id: r.option_id, text: r.text, vote_count: r.vote_count, percentage: 0 });
+  }
+  for (const s of out.values()) {
+    const sum = s.options.reduce((n, o) => n + o.vote_count, 0);
+    for (const o of s.options) o.percentage = percentageOf(o.vote_count, sum);
   }
 
   const idsOf = (type: PollType) => [...out.values()].filter((s) => s.poll_type === type).map((s) => s.poll_id);
@@ -90,8 +116,9 @@ async function loadRankedBallots(db: Db, pollIds: number[]): Promise<Map<number,
   if (pollIds.length === 0) return out;
   // Zero-count groups are what changed votes leave behind; they carry no ballots.
   const { rows } = await sql<{ poll_id: number; ranking: number[]; ballot_count: number }>`
-    SELECT poll_id, ranking, ballot_count FROM ranked_ballot_counts
-    WHERE poll_id = ANY(${pollIds}::bigint[]) AND ballot_count > 0`.execute(db);
+    SELECT poll_id, ranking, sum(ballot_count)::bigint AS ballot_count FROM ranked_ballot_counts
+    WHERE poll_id = ANY(${pollIds}::bigint[]) AND ballot_count > 0
+    GROUP BY poll_id, ranking`.execute(db);
   for (const r of rows) {
     let groups = out.get(r.poll_id);
     if (!groups) out.set(r.poll_id, (groups = []));
@@ -105,8 +132,9 @@ async function loadRatingHistograms(db: Db, pollIds: number[]): Promise<Map<numb
   const out = new Map<number, Record<number, Record<number, number>>>();
   if (pollIds.length === 0) return out;
   const { rows } = await sql<{ poll_id: number; option_id: number; rating: number; rating_count: number }>`
-    SELECT poll_id, option_id, rating, rating_count FROM rating_counts
-    WHERE poll_id = ANY(${pollIds}::bigint[]) AND rating_count > 0`.execute(db);
+    SELECT poll_id, option_id, rating, sum(rating_count)::bigint AS rating_count FROM rating_counts
+    WHERE poll_id = ANY(${pollIds}::bigint[]) AND rating_count > 0
+    GROUP BY poll_id, option_id, rating`.execute(db);
   for (const r of rows) {
     let byOption = out.get(r.poll_id);
     if (!byOption) out.set(r.poll_id, (byOption = {}));

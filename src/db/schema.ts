@@ -14,6 +14,8 @@ export interface PollSettings {
   captcha: 'off' | 'flagged' | 'always';
   /** Origins allowed to embed the poll (`/embed/polls/:id`); absent on polls stored before it existed. */
   embed_origins: string[];
+  /** Anonymous votes must carry a fresh view token (fetched with the poll, one vote each). */
+  require_view_token: boolean;
 }
 
 type Timestamp = ColumnType<Date, Date | string | undefined, Date | string>;
@@ -40,6 +42,10 @@ export interface PollsTable {
   updated_at: DefaultTimestamp;
   published_at: Timestamp | null;
   closed_at: Timestamp | null;
+  /** How many partitions the poll's voters are split into (fixed at creation). */
+  partitions: ColumnType<number, number | undefined, number>;
+  /** When the final results were published: every vote accepted before the close is counted. */
+  results_final_at: ColumnType<Date | null, Date | string | null | undefined, Date | string | null>;
 }
 
 export interface PollOptionsTable {
@@ -69,21 +75,27 @@ export interface VotesTable {
   /** ISO country from the operator's CDN header (analytics); null without one. */
   country: ColumnType<string | null, string | null | undefined, string | null>;
   change_count: Generated<number>;
+  /** The partition (counter shard) of the voter. */
+  shard: ColumnType<number, number | undefined, number>;
+  /** How the vote's view token fared: valid, missing, expired, reused or foreign (null before it was recorded). */
+  view_token: ColumnType<string | null, string | null | undefined, string | null>;
   accepted_at: Timestamp;
   created_at: DefaultTimestamp;
   updated_at: DefaultTimestamp;
 }
 
+/** Counters are sharded by partition: a poll's count is the sum over its shards. */
 export interface VoteResultsTable {
   poll_id: Int8;
   option_id: Int8;
+  shard: Generated<number>;
   vote_count: Generated<Int8>;
-  percentage: ColumnType<string, number | string | undefined, number | string>;
   last_updated: DefaultTimestamp;
 }
 
 export interface PollTalliesTable {
   poll_id: Int8;
+  shard: Generated<number>;
   total_votes: Generated<Int8>;
   pending_review: Generated<Int8>;
   seq: Generated<Int8>;
@@ -92,12 +104,14 @@ export interface PollTalliesTable {
 
 export interface RankedBallotCountsTable {
   poll_id: Int8;
+  shard: Generated<number>;
   ranking: ColumnType<number[], number[], number[]>;
   ballot_count: Int8;
 }
 
 export interface RatingCountsTable {
   poll_id: Int8;
+  shard: Generated<number>;
   option_id: Int8;
   rating: number;
   rating_count: Int8;

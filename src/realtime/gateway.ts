@@ -11,7 +11,7 @@ import type { Config } from '../shared/config.js';
 import type { Logger } from '../shared/logger.js';
 import { createMetricsRegistry, prom } from '../shared/metrics.js';
 import { createOpsHandler } from '../shared/ops-server.js';
-import { createRedis } from '../shared/redis.js';
+import { createRedis, redisTargetOf } from '../shared/redis.js';
 import { redisKeys } from '../shared/redis-keys.js';
 import { createAccessFacts, refusalFor, type Refusal, type Viewer } from './access.js';
 import { createPollFeeds, type Watcher } from './poll-feeds.js';
@@ -48,7 +48,7 @@ export async function startRealtime(config: Config, log: Logger, port = config.R
   const db = createDb(config.DATABASE_URL, 8);
   const subscriberName = `realtime-sub-${process.pid}-${randomBytes(3).toString('hex')}`;
   // One subscriber connection for the whole process, subscribed per watched poll.
-  const subscriber = createRedis(config.REDIS_URL, { name: subscriberName });
+  const subscriber = createRedis(redisTargetOf(config), { name: subscriberName, shardedSubscriber: true });
   const access = createAccessFacts(db, config.POLL_CACHE_MS);
   const authenticate = createAuthenticator(authOptionsOf(config));
   // One key set cache for both ways a token arrives.
@@ -97,8 +97,8 @@ export async function startRealtime(config: Config, log: Logger, port = config.R
     onSlowConsumerDropped: () => slowDropped.inc(),
   });
 
-  void subscriber.subscribe(keys.pollInvalidations).catch(() => {});
-  subscriber.on('message', (channel: string, message: string) => {
+  void subscriber.ssubscribe(keys.pollInvalidations).catch(() => {});
+  subscriber.on('smessage', (channel: string, message: string) => {
     // A failed re-check leaves the watchers be; the next change or reconnect decides again.
     if (channel === keys.pollInvalidations) recheckWatchers(Number(message)).catch(() => {});
   });
@@ -106,14 +106,17 @@ export async function startRealtime(config: Config, log: Logger, port = config.R
   let connectedOnce = false;
   let resyncRunning = false;
   let resyncWanted = false;
-  subscriber.on('ready', () => {
+  const onReconnect = () => {
     if (connectedOnce) {
       reconnects.inc();
       log.warn('Redis subscriber reconnected; re-reading every watched poll');
       void resync();
     }
     connectedOnce = true;
-  });
+  };
+  subscriber.on('ready', onReconnect);
+  // On a cluster each master has its own subscriber connection: a new one (a failover) may have missed messages.
+  subscriber.on('+subscriber', () => connectedOnce && onReconnect());
   async function resync(): Promise<void> {
     resyncWanted = true;
     if (resyncRunning) return;

@@ -1,9 +1,9 @@
-import type { Redis } from 'ioredis';
 import type { Kysely } from 'kysely';
 import { WebSocket } from 'ws';
 import { loadResults, type ResultsState } from '../db/results.js';
 import type { DB } from '../db/schema.js';
 import { toPollUpdate } from '../shared/poll-updates.js';
+import type { RedisClient } from '../shared/redis.js';
 import type { RedisKeys } from '../shared/redis-keys.js';
 
 /** The contract: at most one message per this many ms per connection, and one within it of the last change. */
@@ -43,7 +43,7 @@ interface Feed {
 
 export interface PollFeedsDeps {
   db: Kysely<DB>;
-  subscriber: Redis;
+  subscriber: RedisClient;
   keys: RedisKeys;
   onSent: (messages: number) => void;
   onSlowConsumerDropped: () => void;
@@ -64,7 +64,7 @@ export function createPollFeeds({ db, subscriber, keys, onSent, onSlowConsumerDr
   const feeds = new Map<number, Feed>();
   const byChannel = new Map<string, Feed>();
 
-  subscriber.on('message', (channel: string, message: string) => {
+  subscriber.on('smessage', (channel: string, message: string) => {
     const feed = byChannel.get(channel);
     if (!feed) return;
     let m: { seq?: unknown; final?: unknown };
@@ -156,7 +156,7 @@ export function createPollFeeds({ db, subscriber, keys, onSent, onSlowConsumerDr
     byChannel.set(channel, feed);
     // Subscribe before reading, so no change can fall between the read and the subscription.
     feed.loaded = subscriber
-      .subscribe(channel)
+      .ssubscribe(channel)
       .then(() => loadResults(db, [pollId]))
       .then((states) => {
         const state = states.get(pollId);
@@ -175,7 +175,7 @@ export function createPollFeeds({ db, subscriber, keys, onSent, onSlowConsumerDr
     if (byChannel.get(feed.channel) === feed) byChannel.delete(feed.channel);
     if (feed.timer) clearTimeout(feed.timer);
     feed.timer = null;
-    void subscriber.unsubscribe(feed.channel).catch(() => {});
+    void subscriber.sunsubscribe(feed.channel).catch(() => {});
   }
 
   return {
@@ -214,7 +214,8 @@ export function createPollFeeds({ db, subscriber, keys, onSent, onSlowConsumerDr
     async resync(): Promise<void> {
       const watched = [...feeds.values()];
       if (watched.length === 0) return;
-      await subscriber.subscribe(...watched.map((f) => f.channel));
+      // One channel per command: on a cluster, each poll's channel may live on another node.
+      await Promise.all(watched.map((f) => subscriber.ssubscribe(f.channel)));
       const states = await loadResults(db, watched.map((f) => f.pollId));
       for (const [pollId, state] of states) {
         const feed = feeds.get(pollId);

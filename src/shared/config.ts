@@ -9,6 +9,17 @@ const schema = z.object({
   WORKER_METRICS_PORT: int(3002),
   DATABASE_URL: z.string().default('postgres://postgres@localhost:5432/polls'),
   REDIS_URL: z.string().default('redis://localhost:6379'),
+  // Comma-separated host:port seeds of a Redis Cluster; when set, every process uses the cluster and REDIS_URL is ignored.
+  REDIS_CLUSTER_NODES: z
+    .string()
+    .optional()
+    .transform((v) => v?.trim() || undefined)
+    .refine((v) => v === undefined || v.split(',').every((s) => /^\[?[^\]\s]+?\]?:[0-9]{1,5}$/.test(s.trim())), 'must be host:port seeds, comma-separated'),
+  // After each vote job is added, wait until this many replicas have it (WAIT), else 503: a failover then loses no 202.
+  REDIS_WAIT_REPLICAS: int(0),
+  REDIS_WAIT_TIMEOUT_MS: int(200),
+  // Partitions of each new poll (and vote queues): each a hash tag and a committer of its own. Default 1, or 12 on a cluster.
+  VOTE_PARTITIONS: z.coerce.number().int().min(1).max(1024).optional(),
   // Prefixes every Redis key, channel and queue: lets test runs or tenants share one Redis.
   REDIS_NAMESPACE: z.string().regex(/^[a-zA-Z0-9_-]*$/).default(''),
   JWT_SECRET: z.string().min(16).default('dev-only-secret-change-me-in-production'),
@@ -18,7 +29,10 @@ const schema = z.object({
   // Bull Board shows queues but refuses retries, cleans and deletes unless set to false.
   BULL_BOARD_READ_ONLY: z.enum(['true', 'false']).default('true').transform((v) => v === 'true'),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  // Past this many votes per address per poll per hour a vote needs a solved CAPTCHA; past the MAX it is refused.
   VOTES_PER_IP_PER_POLL_PER_HOUR: int(10),
+  VOTES_PER_IP_PER_POLL_PER_HOUR_MAX: int(1000),
+  VIEW_TOKEN_TTL_SECONDS: int(3600),
   PREFIX_VOTES_LIMIT: int(50),
   PREFIX_WINDOW_SECONDS: int(600),
   MIN_RESPONSE_MS: int(1000),
@@ -29,12 +43,18 @@ const schema = z.object({
   // The API groups accepted votes into one queue job per VOTE_BATCH_MS or VOTE_BATCH_MAX votes.
   VOTE_BATCH_MS: int(10),
   VOTE_BATCH_MAX: int(500),
-  WORKER_CONCURRENCY: int(4),
-  // How long a stalled worker keeps its job before another worker takes it over.
+  // How long a stalled worker keeps its job before another worker takes it over (vote queues: VOTE_LOCK_MS).
   WORKER_LOCK_MS: int(30_000),
-  // Votes go through SET NX dedup while "pending" for this long before the claim lapses.
-  VOTE_PENDING_TTL_MS: int(30_000),
+  VOTE_LOCK_MS: int(5000),
+  // A vote queue's commit lease: a dead worker's queues go to the others within about this long.
+  COMMIT_LEASE_MS: int(3000),
+  // The most votes one commit transaction takes (group commit).
+  COMMIT_MAX_VOTES: int(5000),
+  // A new voter's claim stays "pending" (VOTE_PENDING to a retry) this long before it lapses, unless confirmed.
+  VOTE_PENDING_TTL_MS: int(5000),
   POLL_CACHE_MS: int(1000),
+  // While PostgreSQL is unreachable the vote path keeps using the last known poll for this long.
+  POLL_CACHE_STALE_MS: int(600_000),
   // Analytics: a rollup runs this long after votes land (coalesced per poll).
   ANALYTICS_ROLLUP_DELAY_MS: int(2000),
   // Where a trusted CDN sets the visitor's country (e.g. cf-ipcountry); unset = offline IP database.
@@ -79,7 +99,7 @@ const schema = z.object({
     .refine((v) => !v || v.split(',').every((u) => URL.canParse(u.trim()) && /^(http|ws)s?:$/.test(new URL(u.trim()).protocol)), 'must be comma-separated http:// or ws:// URLs'),
 });
 
-export type Config = Readonly<z.infer<typeof schema>>;
+export type Config = Readonly<Omit<z.infer<typeof schema>, 'VOTE_PARTITIONS'> & { VOTE_PARTITIONS: number }>;
 
 /** Parses the environment once; exits with a readable message on bad settings. */
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
@@ -89,7 +109,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     console.error(`Invalid configuration:\n${lines.join('\n')}`);
     process.exit(1);
   }
-  return Object.freeze(parsed.data);
+  const partitions = parsed.data.VOTE_PARTITIONS ?? (parsed.data.REDIS_CLUSTER_NODES ? 12 : 1);
+  return Object.freeze({ ...parsed.data, VOTE_PARTITIONS: partitions });
 }
 
 /** Whether the pages offer the development sign-in (and POST /api/v1/dev/token exists). */

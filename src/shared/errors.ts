@@ -28,7 +28,10 @@ export const notFound = (message: string) => new AppError(404, 'NOT_FOUND', mess
 export const pollNotActive = (message = 'This poll is not open for voting') =>
   new AppError(409, 'POLL_NOT_ACTIVE', message);
 export const alreadyVoted = () => new AppError(409, 'ALREADY_VOTED', 'You have already voted in this poll');
-export const conflict = (message: string) => new AppError(409, 'CONFLICT', message);
+export const votePending = (retryAfterSeconds: number) =>
+  new AppError(409, 'VOTE_PENDING', 'Your previous attempt is still being recorded; try again in a moment', { retry_after: retryAfterSeconds }, {
+    'Retry-After': String(Math.max(1, Math.ceil(retryAfterSeconds))),
+  });
 export const pollExpired = () => new AppError(410, 'POLL_EXPIRED', 'This poll has ended');
 export const payloadTooLarge = (limit: number) =>
   new AppError(413, 'PAYLOAD_TOO_LARGE', `The body is larger than ${limit} bytes`);

@@ -1,8 +1,8 @@
-import type { Redis } from 'ioredis';
 import type { ResultsState } from '../db/results.js';
 import type { RankedInput } from '../domain/tally/instant-runoff.js';
 import { tabulateRanked } from '../domain/tally/ranked.js';
 import { summarizeRatings, type RatingInput } from '../domain/tally/rating.js';
+import type { RedisClient } from './redis.js';
 import type { RedisKeys } from './redis-keys.js';
 
 /** The live-results message of the contract, as published on a poll's update channel. */
@@ -34,7 +34,7 @@ export function toPollUpdate(s: ResultsState): PollUpdate {
     pending_review: s.pending_review,
     counts,
     seq: s.seq,
-    final: s.status === 'CLOSED',
+    final: s.final,
     updated_at: s.updated_at.toISOString(),
     ...(s.ranked_input && { ranked: liveRanked(s.ranked_input) }),
     ...(s.rating_input && { rating: liveRating(s.rating_input) }),
@@ -61,9 +61,7 @@ function liveRating(input: RatingInput): NonNullable<PollUpdate['rating']> {
   return { ranking };
 }
 
-/** Publishes one message per poll, after the transaction that changed it has committed. */
-export async function publishPollUpdates(redis: Redis, keys: RedisKeys, states: Iterable<ResultsState>): Promise<void> {
-  const pipeline = redis.pipeline();
-  for (const s of states) pipeline.publish(keys.pollUpdates(s.poll_id), JSON.stringify(toPollUpdate(s)));
-  await pipeline.exec();
+/** Publishes one message per poll (sharded pub/sub: each poll's channel lives on one node), after the transaction that changed it has committed. */
+export async function publishPollUpdates(redis: RedisClient, keys: RedisKeys, states: Iterable<ResultsState>): Promise<void> {
+  await Promise.all([...states].map((s) => redis.spublish(keys.pollUpdates(s.poll_id), JSON.stringify(toPollUpdate(s)))));
 }

@@ -1,5 +1,4 @@
-import type { Job, Queue } from 'bullmq';
-import type { Redis } from 'ioredis';
+import type { Job } from 'bullmq';
 import type { Kysely } from 'kysely';
 import { findAnalytics, upsertAnalytics, voteAggregates, votesPerBucket, votesPerOrigin, votesPerUserAgent } from '../db/analytics.js';
 import type { DB } from '../db/schema.js';
@@ -12,41 +11,17 @@ import {
   sumBy,
   type DeviceClass,
 } from '../domain/analytics.js';
-import type { Logger } from '../shared/logger.js';
+import type { AnalyticsRollupJob } from '../shared/queues.js';
+import type { RedisClient } from '../shared/redis.js';
 import type { RedisKeys } from '../shared/redis-keys.js';
-
-export const ANALYTICS_QUEUE = 'analytics-rollup';
-
-/** A request to recompute one poll's analytics from its votes. */
-export interface AnalyticsRollupJob {
-  poll_id: number;
-}
 
 // The view counter is folded into the row once the poll has closed; it lingers a day for safety.
 const VIEWS_TTL_AFTER_CLOSE_S = 86_400;
 const DEVICE_CACHE_MAX = 50_000;
 
-/**
- * Asks for a rollup of a poll `delayMs` from now. At most one rollup per poll waits
- * (later requests fold into it) and at most one runs; a request that arrives while one runs
- * queues exactly one more, so the last votes are never left out and a burst costs one rollup.
- */
-export function enqueueRollup(queue: Queue<AnalyticsRollupJob>, pollId: number, delayMs: number) {
-  return queue.add('rollup', { poll_id: pollId }, { delay: delayMs, deduplication: { id: `poll-${pollId}`, keepLastIfActive: true } });
-}
-
-/** Schedules a coalesced rollup for each poll given; a failed enqueue is logged (the owner's next read asks again). */
-export function rollupPolls(queue: Queue<AnalyticsRollupJob>, delayMs: number, log: Logger) {
-  return (pollIds: Iterable<number>): void => {
-    for (const pollId of new Set(pollIds)) {
-      enqueueRollup(queue, pollId, delayMs).catch((err: Error) => log.warn({ pollId, err: err.message }, 'could not enqueue an analytics rollup'));
-    }
-  };
-}
-
 export interface RollupDeps {
   db: Kysely<DB>;
-  redis: Redis;
+  redis: RedisClient;
   keys: RedisKeys;
 }
 

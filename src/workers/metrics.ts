@@ -16,13 +16,13 @@ export function createWorkerMetrics(registry: Registry, queues: Queue[]) {
   const registers = [registry];
   const batchSize = new prom.Histogram({
     name: 'vote_ingest_batch_size',
-    help: 'Votes per committed ingest job',
+    help: 'Votes per vote commit (one transaction, often several jobs)',
     buckets: [1, 5, 10, 25, 50, 100, 250, 500, 1000],
     registers,
   });
   const batchSeconds = new prom.Histogram({
     name: 'vote_ingest_batch_duration_seconds',
-    help: 'Time a worker spends on one ingest job (transaction and publish)',
+    help: 'Time one vote commit takes (its transaction)',
     buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
     registers,
   });
@@ -70,9 +70,16 @@ export function createWorkerMetrics(registry: Registry, queues: Queue[]) {
             timer = setTimeout(() => reject(new Error('timed out')), COUNT_TIMEOUT_MS);
           }),
         ]);
+        // The vote queues (vote-ingest-<q>) are one queue to an operator: their depths add up.
+        const sums = new Map<string, number>();
         queues.forEach((q, i) => {
-          for (const state of COUNTED_STATES) this.set({ queue: q.name, state }, counts[i][state] ?? 0);
+          const queue = q.name.replace(/^(vote-ingest)-[0-9]+$/, '$1');
+          for (const state of COUNTED_STATES) sums.set(`${queue}|${state}`, (sums.get(`${queue}|${state}`) ?? 0) + (counts[i][state] ?? 0));
         });
+        for (const [k, n] of sums) {
+          const [queue, state] = k.split('|');
+          this.set({ queue, state }, n);
+        }
       } catch {
         // Stale depths would look healthy; no value says "unknown" (and /readyz says why).
         this.reset();
@@ -91,21 +98,13 @@ export function createWorkerMetrics(registry: Registry, queues: Queue[]) {
         onStalled: () => stalled.inc({ queue }),
       };
     },
-    /** For the ingest processor's onCommitted: batch size, ballots changed and each vote's lag. */
-    ingestCommitted(votes: QueuedVote[], changed: number): void {
+    /** For the vote committer's onCommitted: commit size and duration, ballots changed and each vote's lag. */
+    ingestCommitted(votes: QueuedVote[], changed: number, seconds: number): void {
       const now = Date.now();
       batchSize.observe(votes.length);
+      batchSeconds.observe(seconds);
       committed.inc(changed);
       for (const v of votes) lag.observe(Math.max(0, now - v.accepted_at) / 1000);
-    },
-    /** Wraps a processor to time each successful job (the ingest batch duration). */
-    timed<A extends unknown[], R>(processor: (...args: A) => Promise<R>): (...args: A) => Promise<R> {
-      return async (...args) => {
-        const end = batchSeconds.startTimer();
-        const result = await processor(...args);
-        end();
-        return result;
-      };
     },
   };
 }

@@ -3,48 +3,59 @@ import type { AddressInfo } from 'node:net';
 import { sql } from 'kysely';
 import type { Worker } from 'bullmq';
 import { createDb } from '../db/client.js';
+import type { QueuedVote } from '../db/votes.js';
 import type { Config } from '../shared/config.js';
 import type { Logger } from '../shared/logger.js';
-import { createMetricsRegistry } from '../shared/metrics.js';
+import { createMetricsRegistry, prom } from '../shared/metrics.js';
 import { createOpsHandler } from '../shared/ops-server.js';
-import { createRedis } from '../shared/redis.js';
+import { enqueueRollup, openQueue, openVoteQueues, QUEUES, rollupPolls } from '../shared/queues.js';
+import { createRedis, redisTargetOf, serversOf } from '../shared/redis.js';
 import { redisKeys } from '../shared/redis-keys.js';
-import { createPollLifecycleProcessor, POLL_LIFECYCLE_QUEUE, type CloseAtEndJob } from './poll-lifecycle.js';
-import { createQueue, createWorker } from './queue.js';
-import { createVoteIngestProcessor, VOTE_INGEST_QUEUE, type VoteBatchJob } from './vote-ingest.js';
-import { createVoteFlaggingProcessor, VOTE_FLAGGING_QUEUE, type FlagPrefixJob } from './vote-flagging.js';
-import { prom } from '../shared/metrics.js';
-import { ANALYTICS_QUEUE, createAnalyticsRollupProcessor, enqueueRollup, rollupPolls, type AnalyticsRollupJob } from './analytics.js';
+import { createAnalyticsRollupProcessor } from './analytics.js';
 import { createWorkerMetrics } from './metrics.js';
-import type { QueuedVote } from '../db/votes.js';
+import { createPollLifecycleProcessor } from './poll-lifecycle.js';
+import { createWorker } from './queue.js';
+import { startVoteCommitters } from './vote-committers.js';
+import { createVoteFlaggingProcessor } from './vote-flagging.js';
+import { createVoteCommitter } from './vote-ingest.js';
 
 export interface WorkersHandle {
   url: string;
+  /** The vote queues this process commits now (tests, metrics). */
+  committing(): string[];
   close(): Promise<void>;
 }
 
-/** Starts every queue's workers and the metrics / health endpoint. */
+/** Starts every queue's workers, the vote queues' committers and the metrics / health endpoint. */
 export async function startWorkers(config: Config, log: Logger, port = config.WORKER_METRICS_PORT): Promise<WorkersHandle> {
   const keys = redisKeys(config.REDIS_NAMESPACE);
-  const db = createDb(config.DATABASE_URL, config.WORKER_CONCURRENCY + 8);
-  const connection = createRedis(config.REDIS_URL, { name: 'workers' });
-  const publisher = createRedis(config.REDIS_URL, { name: 'workers-pub' });
-  const ctx = { connection, prefix: keys.queuePrefix, logger: log };
+  const target = redisTargetOf(config);
+  const db = createDb(config.DATABASE_URL, 16);
+  const connection = createRedis(target, { name: 'workers' });
+  const publisher = createRedis(target, { name: 'workers-pub', enableAutoPipelining: true });
+  const ctx = { connection, keys, logger: log };
   const metrics = createMetricsRegistry('workers');
-  const analyticsQueue = createQueue<AnalyticsRollupJob>(ANALYTICS_QUEUE, ctx);
+  const analyticsQueue = openQueue(QUEUES.analytics, ctx);
+  const lifecycleQueue = openQueue(QUEUES.lifecycle, ctx);
+  const voteQueues = openVoteQueues(ctx, config.VOTE_PARTITIONS);
   // Queue depths are read on a fail-fast connection: a scrape must not wait for Redis to return.
-  const countConnection = createRedis(config.REDIS_URL, { failFast: true, name: 'workers-metrics' });
-  const countedQueues = [VOTE_INGEST_QUEUE, VOTE_FLAGGING_QUEUE, POLL_LIFECYCLE_QUEUE, ANALYTICS_QUEUE].map((name) =>
-    createQueue(name, { ...ctx, connection: countConnection }),
-  );
+  const countCtx = { ...ctx, connection: createRedis(target, { failFast: true, name: 'workers-metrics' }) };
+  const countedQueues = [...openVoteQueues(countCtx, config.VOTE_PARTITIONS), ...[QUEUES.flagging, QUEUES.lifecycle, QUEUES.analytics].map((d) => openQueue(d, countCtx))];
   const workerMetrics = createWorkerMetrics(metrics, countedQueues);
   // Analytics follow every write that moved a poll's counts: vote batches and flagging jobs.
   const rollup = rollupPolls(analyticsQueue, config.ANALYTICS_ROLLUP_DELAY_MS, log);
-  const onCommitted = (votes: QueuedVote[], changed: number) => {
-    workerMetrics.ingestCommitted(votes, changed);
+  const onCommitted = (votes: QueuedVote[], changed: number, seconds: number) => {
+    workerMetrics.ingestCommitted(votes, changed, seconds);
     if (changed > 0) rollup(votes.map((v) => v.poll_id));
   };
-  const onClosed = (pollId: number) => enqueueRollup(analyticsQueue, pollId, 0);
+  const changeDeps = {
+    db,
+    redis: publisher,
+    keys,
+    lifecycle: lifecycleQueue,
+    pendingTtlMs: config.VOTE_PENDING_TTL_MS,
+    onClosed: (pollId: number) => enqueueRollup(analyticsQueue, pollId, 0),
+  };
 
   const votesFlagged = new prom.Counter({
     name: 'votes_flagged_total',
@@ -55,38 +66,45 @@ export async function startWorkers(config: Config, log: Logger, port = config.WO
   const onFlagged = (reason: string, n: number) => votesFlagged.inc({ reason }, n);
 
   const workers: Worker[] = [
-    createWorker<FlagPrefixJob>(
-      VOTE_FLAGGING_QUEUE,
-      createVoteFlaggingProcessor({ db, publisher, keys, onFlagged, onCountsChanged: rollup }),
-      ctx,
-      { concurrency: 2, lockDuration: config.WORKER_LOCK_MS, ...workerMetrics.hooks(VOTE_FLAGGING_QUEUE) },
-    ),
-    createWorker<VoteBatchJob>(
-      VOTE_INGEST_QUEUE,
-      workerMetrics.timed(createVoteIngestProcessor({ db, publisher, keys, onCommitted, onFlagged })),
-      ctx,
-      { concurrency: config.WORKER_CONCURRENCY, lockDuration: config.WORKER_LOCK_MS, ...workerMetrics.hooks(VOTE_INGEST_QUEUE) },
-    ),
-    createWorker<CloseAtEndJob>(POLL_LIFECYCLE_QUEUE, createPollLifecycleProcessor({ db, publisher, keys, onClosed }), ctx, {
-      concurrency: 2,
+    createWorker(QUEUES.flagging, createVoteFlaggingProcessor({ db, publisher, keys, onFlagged, onCountsChanged: rollup }), ctx, {
       lockDuration: config.WORKER_LOCK_MS,
-      ...workerMetrics.hooks(POLL_LIFECYCLE_QUEUE),
+      ...workerMetrics.hooks(QUEUES.flagging.name),
+    }),
+    createWorker(QUEUES.lifecycle, createPollLifecycleProcessor({ ...changeDeps, voteQueues }), ctx, {
+      lockDuration: config.WORKER_LOCK_MS,
+      ...workerMetrics.hooks(QUEUES.lifecycle.name),
+    }),
+    createWorker(QUEUES.analytics, createAnalyticsRollupProcessor({ db, redis: publisher, keys }), ctx, {
+      lockDuration: config.WORKER_LOCK_MS,
+      ...workerMetrics.hooks(QUEUES.analytics.name),
     }),
   ];
-
-  workers.push(
-    createWorker<AnalyticsRollupJob>(ANALYTICS_QUEUE, createAnalyticsRollupProcessor({ db, redis: publisher, keys }), ctx, {
-      concurrency: 2,
-      lockDuration: config.WORKER_LOCK_MS,
-      ...workerMetrics.hooks(ANALYTICS_QUEUE),
-    }),
-  );
+  // One committer per vote queue across all worker processes, each writing its queue's jobs in groups.
+  const committers = startVoteCommitters({
+    redis: connection,
+    live: keys.liveCommitters,
+    leaseMs: config.COMMIT_LEASE_MS,
+    log,
+    queues: voteQueues.map((q) => ({
+      name: q.name,
+      lease: keys.committerLease(q.opts.prefix!, q.name),
+      startWorker: () =>
+        createWorker(
+          QUEUES.votes,
+          createVoteCommitter({ db, publisher, keys, maxVotesPerCommit: config.COMMIT_MAX_VOTES, onCommitted, onFlagged }),
+          ctx,
+          { name: q.name, prefix: q.opts.prefix, lockDuration: config.VOTE_LOCK_MS, ...workerMetrics.hooks(QUEUES.votes.name) },
+        ),
+    })),
+  });
 
   const server = http.createServer(
     createOpsHandler(metrics, async () => {
       // The publisher queues commands while disconnected: ask it its state rather than wait on a ping.
       if (publisher.status !== 'ready') return false;
-      await Promise.all([sql`SELECT 1`.execute(db), publisher.ping()]);
+      const servers = serversOf(publisher);
+      if (servers.length === 0) return false;
+      await Promise.all([sql`SELECT 1`.execute(db), ...servers.map((s) => s.ping())]);
       return true;
     }),
   );
@@ -95,12 +113,13 @@ export async function startWorkers(config: Config, log: Logger, port = config.WO
 
   return {
     url,
+    committing: () => committers.held(),
     async close() {
       // Finish the batches in hand; jobs not started stay queued for the next worker.
+      await committers.close();
       await Promise.allSettled(workers.map((w) => w.close()));
-      await analyticsQueue.close();
-      await Promise.allSettled(countedQueues.map((q) => q.close()));
-      countConnection.disconnect();
+      await Promise.allSettled([analyticsQueue, lifecycleQueue, ...voteQueues, ...countedQueues].map((q) => q.close()));
+      countCtx.connection.disconnect();
       server.close();
       publisher.disconnect();
       connection.disconnect();

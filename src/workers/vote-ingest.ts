@@ -1,75 +1,23 @@
-import { UnrecoverableError, type Job, type Queue } from 'bullmq';
+import { UnrecoverableError, type Job } from 'bullmq';
 import type { Kysely } from 'kysely';
-import type { Redis } from 'ioredis';
-import { applyBallotChanges, lockPolls } from '../db/ballots.js';
+import { applyBallotChanges, withShardLocks } from '../db/ballots.js';
+import { loadResults } from '../db/results.js';
 import type { DB } from '../db/schema.js';
 import { latestPerVoter, recordVotes, type QueuedVote } from '../db/votes.js';
-import { loadResults } from '../db/results.js';
-import { publishPollUpdates } from '../shared/poll-updates.js';
-import type { RedisKeys } from '../shared/redis-keys.js';
 import { FLAG_REASONS } from '../domain/flag-reasons.js';
+import { publishPollUpdates } from '../shared/poll-updates.js';
+import type { VoteBatchJob } from '../shared/queues.js';
+import type { RedisClient } from '../shared/redis.js';
+import type { RedisKeys } from '../shared/redis-keys.js';
 import { flagQueuedVotes } from './vote-flagging.js';
-
-export const VOTE_INGEST_QUEUE = 'vote-ingest';
-
-/** One job carries the votes one API process accepted within a few milliseconds. */
-export interface VoteBatchJob {
-  votes: QueuedVote[];
-}
-
-/**
- * Groups accepted votes into one queue job per `maxWaitMs` or `maxBatch` votes: one BullMQ
- * add per vote would cost a core at viral rates. `submit` resolves once the job holding the
- * vote is in Redis, which is when the API may answer 202.
- */
-export function createVoteBatcher(queue: Queue<VoteBatchJob>, { maxBatch, maxWaitMs }: { maxBatch: number; maxWaitMs: number }) {
-  let pending: Array<{ vote: QueuedVote; resolve: () => void; reject: (e: unknown) => void }> = [];
-  let timer: NodeJS.Timeout | null = null;
-  const inFlight = new Set<Promise<void>>();
-
-  const flush = (): Promise<void> => {
-    if (timer) clearTimeout(timer);
-    timer = null;
-    if (pending.length === 0) return Promise.resolve();
-    const batch = pending;
-    pending = [];
-    const p = queue
-      .add('votes', { votes: batch.map((b) => b.vote) })
-      .then(
-        () => batch.forEach((b) => b.resolve()),
-        (err) => batch.forEach((b) => b.reject(err)),
-      )
-      .finally(() => inFlight.delete(p));
-    inFlight.add(p);
-    return p;
-  };
-
-  return {
-    /** Queues a vote; resolves once it is durably in the queue. */
-    submit(vote: QueuedVote): Promise<void> {
-      return new Promise<void>((resolve, reject) => {
-        pending.push({ vote, resolve, reject });
-        if (pending.length >= maxBatch) void flush();
-        else if (!timer) timer = setTimeout(flush, maxWaitMs);
-      });
-    },
-    /** Sends what is buffered and waits for every add in flight (graceful shutdown). */
-    async drain(): Promise<void> {
-      await flush();
-      await Promise.allSettled([...inFlight]);
-    },
-    get buffered() {
-      return pending.length;
-    },
-  };
-}
-export type VoteBatcher = ReturnType<typeof createVoteBatcher>;
 
 export interface VoteIngestDeps {
   db: Kysely<DB>;
-  publisher: Redis;
+  publisher: RedisClient;
   keys: RedisKeys;
-  onCommitted?: (votes: QueuedVote[], changed: number) => void;
+  /** The most votes one transaction takes: jobs waiting beyond it wait for the next one. */
+  maxVotesPerCommit: number;
+  onCommitted?: (votes: QueuedVote[], changed: number, seconds: number) => void;
   onFlagged?: (reason: string, count: number) => void;
 }
 
@@ -80,28 +28,36 @@ function isDataError(err: unknown): boolean {
 }
 
 /**
- * Writes one batch in one transaction: votes upserted, then every counter moved by what the
- * upsert actually changed. A replay of the same job changes nothing, so at-least-once
- * delivery counts each vote exactly once. Counts are published after commit. A batch that
- * PostgreSQL refuses as data is halved until the vote it refuses stands alone: the others
- * are counted, and that one fails the job for good, kept in the failed set for a human.
+ * The vote committer of one vote queue: the BullMQ processor of its jobs. Jobs that arrive while
+ * a transaction runs wait for the next, which takes them all (up to `maxVotesPerCommit` votes):
+ * group commit, so the number of transactions follows the committer's pace, not the number of
+ * API processes sending jobs. Each transaction upserts the votes under their shards' locks and
+ * moves each counter by what the upsert actually changed; a replayed job changes nothing, so
+ * at-least-once delivery counts each vote exactly once. Counts are published after commit.
  */
-export function createVoteIngestProcessor({ db, publisher, keys, onCommitted, onFlagged }: VoteIngestDeps) {
+export function createVoteCommitter(deps: VoteIngestDeps) {
+  const { db, publisher, keys } = deps;
+
   async function commit(votes: QueuedVote[]): Promise<number> {
-    const pollIds = [...new Set(votes.map((v) => v.poll_id))];
-    const { changed, lateFlags, states } = await db.transaction().execute(async (trx) => {
-      await lockPolls(trx, pollIds);
-      const lateFlags = await flagQueuedVotes(publisher, keys, votes, FLAG_REASONS.velocity);
-      const changes = await recordVotes(trx, votes);
-      const touched = await applyBallotChanges(trx, changes);
-      return { changed: changes.length, lateFlags, states: await loadResults(trx, touched) };
+    const started = process.hrtime.bigint();
+    const latest = latestPerVoter(votes);
+    const shards = latest.map((v) => ({ pollId: v.poll_id, shard: v.shard ?? 0 }));
+    const { changed, lateFlags, touched } = await withShardLocks(db, shards, async (trx) => {
+      const lateFlags = await flagQueuedVotes(publisher, keys, latest, FLAG_REASONS.velocity);
+      const changes = await recordVotes(trx, latest);
+      return { changed: changes.length, lateFlags, touched: await applyBallotChanges(trx, changes) };
     });
-    if (lateFlags) onFlagged?.(FLAG_REASONS.velocity, lateFlags);
-    onCommitted?.(votes, changed);
-    if (states.size) await publishPollUpdates(publisher, keys, states.values()).catch(() => {});
+    if (lateFlags) deps.onFlagged?.(FLAG_REASONS.velocity, lateFlags);
+    deps.onCommitted?.(votes, changed, Number(process.hrtime.bigint() - started) / 1e9);
+    if (touched.length) {
+      // Read after commit, outside the locks: the sums over every shard, a version no older than this commit.
+      const states = await loadResults(db, touched).catch(() => null);
+      if (states?.size) await publishPollUpdates(publisher, keys, states.values()).catch(() => {});
+    }
     return changed;
   }
 
+  /** A batch PostgreSQL refuses as data is halved until the refused vote stands alone: the others count, that one fails for good. */
   async function commitOrSplit(votes: QueuedVote[]): Promise<number> {
     try {
       return await commit(votes);
@@ -124,5 +80,43 @@ export function createVoteIngestProcessor({ db, publisher, keys, onCommitted, on
     }
   }
 
-  return async (job: Job<VoteBatchJob>): Promise<{ changed: number }> => ({ changed: await commitOrSplit(latestPerVoter(job.data.votes)) });
+  interface Waiting {
+    job: Job<VoteBatchJob>;
+    resolve: (r: { changed: number }) => void;
+    reject: (e: unknown) => void;
+  }
+  let waiting: Waiting[] = [];
+  let running = false;
+
+  async function run(): Promise<void> {
+    running = true;
+    while (waiting.length) {
+      let votes = 0;
+      let n = 0;
+      while (n < waiting.length && (n === 0 || votes + waiting[n].job.data.votes.length <= deps.maxVotesPerCommit)) votes += waiting[n++].job.data.votes.length;
+      const group = waiting.slice(0, n);
+      waiting = waiting.slice(n);
+      try {
+        const changed = await commit(group.flatMap((w) => w.job.data.votes));
+        // The group's changes are not split per job: each job reports the group's.
+        for (const w of group) w.resolve({ changed });
+      } catch (err) {
+        if (!isDataError(err)) {
+          for (const w of group) w.reject(err);
+          continue;
+        }
+        // One job's data is refused: each job on its own, so the others still count.
+        for (const w of group) await commitOrSplit(w.job.data.votes).then((changed) => w.resolve({ changed }), w.reject);
+      }
+    }
+    running = false;
+  }
+
+  /** The processor: resolves once the job's votes are committed (with the other jobs of its group). */
+  return function processVoteJob(job: Job<VoteBatchJob>): Promise<{ changed: number }> {
+    return new Promise((resolve, reject) => {
+      waiting.push({ job, resolve, reject });
+      if (!running) void run();
+    });
+  };
 }

@@ -2,11 +2,14 @@ import { randomBytes } from 'node:crypto';
 import type { TestProject } from 'vitest/node';
 import { createDb } from '../../src/db/client.js';
 import { migrateToLatest } from '../../src/db/migrate.js';
+import { ensureRedisCluster } from '../../bench/redis-cluster.js';
 import { adminClient, testDatabaseUrl } from './db.js';
 
 declare module 'vitest' {
   export interface ProvidedContext {
     templateDb: string;
+    /** Seeds of the shared test Redis Cluster (REDIS_CLUSTER_TEST_NODES, or one started on 7000-7005). */
+    clusterSeeds: string;
   }
 }
 
@@ -29,6 +32,8 @@ export default async function setup(project: TestProject) {
     await db.destroy();
   }
   project.provide('templateDb', name);
+  // CI starts it before the tests; a newcomer's `npm test` starts it here (it keeps running for later runs).
+  project.provide('clusterSeeds', process.env.REDIS_CLUSTER_TEST_NODES ?? (await ensureRedisCluster(7000)));
   return async () => {
     const c = await adminClient();
     try {

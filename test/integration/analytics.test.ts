@@ -1,16 +1,14 @@
 import { randomUUID } from 'node:crypto';
 import type { Job } from 'bullmq';
-import type { Redis } from 'ioredis';
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { findAnalytics } from '../../src/db/analytics.js';
-import { createViewTokens } from '../../src/domain/view-token.js';
+import { clientTagOf, createViewTokens } from '../../src/domain/view-token.js';
 import { createLogger } from '../../src/shared/logger.js';
-import { createRedis } from '../../src/shared/redis.js';
+import { createRedis, type RedisClient } from '../../src/shared/redis.js';
 import { redisKeys, type RedisKeys } from '../../src/shared/redis-keys.js';
-import { ANALYTICS_QUEUE, createAnalyticsRollupProcessor, enqueueRollup, type AnalyticsRollupJob } from '../../src/workers/analytics.js';
-import { createQueue } from '../../src/workers/queue.js';
-import { createVoteFlaggingQueue } from '../../src/workers/vote-flagging.js';
+import { enqueueRollup, openQueue, QUEUES, type AnalyticsRollupJob } from '../../src/shared/queues.js';
+import { createAnalyticsRollupProcessor } from '../../src/workers/analytics.js';
 import { call, createPoll, eventually, JWT_SECRET, startStack, tokenFor, type Stack } from '../helpers/stack.js';
 
 const UA = {
@@ -23,7 +21,7 @@ const UA = {
 };
 // Fraud rules and CAPTCHAs are someone else's concern here: these votes must all be VALID.
 const LENIENT = { VOTES_PER_IP_PER_POLL_PER_HOUR: '100000', PREFIX_VOTES_LIMIT: '100000', MIN_RESPONSE_MS: '0' };
-const viewTokens = createViewTokens(JWT_SECRET);
+const viewTokens = createViewTokens(JWT_SECRET, 3_600_000);
 
 /** Stored votes with only what analytics reads set by the test. */
 async function insertVotes(
@@ -65,7 +63,7 @@ const withoutClock = <T extends { updated_at: unknown; time_series_last_hour: un
 
 describe('analytics', () => {
   let stack: Stack;
-  let redis: Redis;
+  let redis: RedisClient;
   let keys: RedisKeys;
   beforeAll(async () => {
     stack = await startStack({ env: { TRUST_PROXY: 'loopback', ANALYTICS_ROLLUP_DELAY_MS: '100', ...LENIENT } });
@@ -113,12 +111,12 @@ describe('analytics', () => {
       expect(res.status).toBe(202);
       return res.body;
     };
-    const seenAgo = (ms: number) => viewTokens.issue(id, Date.now() - ms);
-    await vote({ options: [a], view_token: seenAgo(10_000) }, from('8.8.8.8', UA.desktop), user[11]);
-    await vote({ options: [a], view_token: seenAgo(4_000) }, from('81.2.69.142', UA.iphone), user[12]);
+    const seenAgo = (ms: number, ip: string, ua: string) => viewTokens.issue(id, clientTagOf(ip, ua), Date.now() - ms);
+    await vote({ options: [a], view_token: seenAgo(10_000, '8.8.8.8', UA.desktop) }, from('8.8.8.8', UA.desktop), user[11]);
+    await vote({ options: [a], view_token: seenAgo(4_000, '81.2.69.142', UA.iphone) }, from('81.2.69.142', UA.iphone), user[12]);
     await vote({ options: [b] }, from('10.0.0.1', UA.other), user[13]);
-    await vote({ options: [a], view_token: seenAgo(6_000) }, from('8.8.8.8', UA.desktop));
-    await vote({ options: [b], view_token: seenAgo(8_000) }, from('2a00:1450:4001:80e::200e', UA.ipad));
+    await vote({ options: [a], view_token: seenAgo(6_000, '8.8.8.8', UA.desktop) }, from('8.8.8.8', UA.desktop));
+    await vote({ options: [b], view_token: seenAgo(8_000, '2a00:1450:4001:80e::200e', UA.ipad) }, from('2a00:1450:4001:80e::200e', UA.ipad));
     await vote({ options: [a] }, from('10.0.0.7', UA.bot));
     await vote({ options: [a] }, from(null, UA.android));
     // Two voters change their minds: 9 votes cast, 7 voters.
@@ -242,7 +240,7 @@ describe('analytics', () => {
     };
     await eventually(async () => (await figures())?.valid === 1, 10_000, 'rolled up after the vote');
 
-    const flagQueue = createVoteFlaggingQueue({ connection: redis, prefix: keys.queuePrefix, logger: createLogger('silent', 'test') });
+    const flagQueue = openQueue(QUEUES.flagging, { connection: redis, keys, logger: createLogger('silent', 'test') });
     await flagQueue.add('flag-prefix', { poll_id: id, prefix: '198.51.100.0/24', vote_ids: [vote.body.vote_id], reason: 'IP_PREFIX_VELOCITY' });
     await flagQueue.close();
     await eventually(async () => (await figures())?.suspicious === 1, 10_000, 'rolled up after the flagging');
@@ -266,7 +264,7 @@ describe('analytics', () => {
     expect((await findAnalytics(stack.db, id))!.unique_voters).toBe(3);
     await insertVotes(stack, id, optionId, [{ ua: UA.iphone }, { ua: UA.iphone }]);
 
-    const queue = createQueue<AnalyticsRollupJob>(ANALYTICS_QUEUE, { connection: redis, prefix: keys.queuePrefix, logger: createLogger('silent', 'test') });
+    const queue = openQueue(QUEUES.analytics, { connection: redis, keys, logger: createLogger('silent', 'test') });
     let killed = 0;
     // Hold the row so the queued rollup stalls inside its UPSERT, then abort the statement there: its
     // transaction rolls back and the job fails, as when a worker dies mid-write. (pg_terminate_backend

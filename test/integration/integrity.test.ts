@@ -13,6 +13,9 @@ afterAll(async () => {
 const vote = (pollId: number, body: Record<string, unknown>, ip: string, ua = 'integrity-test') =>
   call(stack, 'POST', `/api/v1/polls/${pollId}/votes`, { body, headers: { 'x-forwarded-for': ip, 'user-agent': ua } });
 const results = async (pollId: number) => (await call(stack, 'GET', `/api/v1/polls/${pollId}/results`)).body;
+/** A view token as the voting client (address and browser) fetches it: tokens are bound to their client. */
+const viewTokenFor = async (pollId: number, ip: string, ua = 'integrity-test') =>
+  (await call(stack, 'GET', `/api/v1/polls/${pollId}`, { headers: { 'x-forwarded-for': ip, 'user-agent': ua } })).body.view_token as string;
 
 /** Solves an ALTCHA challenge as a browser widget would, returning the vote's `captcha` field. */
 async function solve(challenge: { algorithm: string; challenge: string; salt: string; signature: string; maxnumber: number }) {
@@ -97,27 +100,49 @@ describe('CAPTCHA modes', () => {
 });
 
 describe('per-IP limit', () => {
-  it('at most VOTES_PER_IP_PER_POLL_PER_HOUR votes per address, then 429 with Retry-After', async () => {
+  it('past VOTES_PER_IP_PER_POLL_PER_HOUR an address steps up to a CAPTCHA (the 428 uses no point), past the hard cap 429', async () => {
     const poll = await createPoll(stack);
-    for (let i = 0; i < 10; i++) expect((await vote(poll.poll_id, { options: [poll.options[0].option_id] }, '192.0.2.77', `browser-${i}`)).status).toBe(202);
-    const limited = await vote(poll.poll_id, { options: [poll.options[0].option_id] }, '192.0.2.77', 'browser-10');
-    expect(limited.status).toBe(429);
-    expect(limited.body.error.code).toBe('RATE_LIMITED');
-    expect(Number(limited.headers.get('retry-after'))).toBeGreaterThan(0);
+    const body = { options: [poll.options[0].option_id] };
+    for (let i = 0; i < 10; i++) expect((await vote(poll.poll_id, body, '192.0.2.77', `browser-${i}`)).status).toBe(202);
+    const stepUp = await vote(poll.poll_id, body, '192.0.2.77', 'browser-10');
+    expect(stepUp.status).toBe(428);
+    expect(stepUp.body.error.code).toBe('CAPTCHA_REQUIRED');
+    // The 11th person behind this address is not turned away: with a solved CAPTCHA the vote counts.
+    expect((await vote(poll.poll_id, { ...body, captcha: await solve(stepUp.body.error.challenge) }, '192.0.2.77', 'browser-10')).status).toBe(202);
+    await eventually(async () => (await results(poll.poll_id)).total_votes === 11, 10_000, 'eleven counted');
     // Another poll has its own budget.
     const other = await createPoll(stack);
-    expect((await vote(other.poll_id, { options: [other.options[0].option_id] }, '192.0.2.77', 'browser-10')).status).toBe(202);
+    expect((await vote(other.poll_id, { options: [other.options[0].option_id] }, '192.0.2.77', 'browser-11')).status).toBe(202);
+
+    const capped = await startStack({ env: { TRUST_PROXY: 'loopback', CAPTCHA_MAX_NUMBER: '2000', VOTES_PER_IP_PER_POLL_PER_HOUR: '2', VOTES_PER_IP_PER_POLL_PER_HOUR_MAX: '4' } });
+    try {
+      const p = await createPoll(capped);
+      const at = (ua: string, extra: Record<string, unknown> = {}) =>
+        call(capped, 'POST', `/api/v1/polls/${p.poll_id}/votes`, { body: { options: [p.options[0].option_id], ...extra }, headers: { 'x-forwarded-for': '192.0.2.78', 'user-agent': ua } });
+      const solveHere = async () => solve((await call(capped, 'GET', '/api/v1/captcha/challenge')).body);
+      expect([(await at('a')).status, (await at('b')).status]).toEqual([202, 202]);
+      // Refused for want of a CAPTCHA, again and again: none of these uses one of the address's points.
+      for (let i = 0; i < 5; i++) expect((await at(`c${i}`)).status).toBe(428);
+      expect((await at('c', { captcha: await solveHere() })).status).toBe(202);
+      expect((await at('d', { captcha: await solveHere() })).status).toBe(202);
+      const limited = await at('e', { captcha: await solveHere() });
+      expect(limited.status).toBe(429);
+      expect(limited.body.error.code).toBe('RATE_LIMITED');
+      expect(Number(limited.headers.get('retry-after'))).toBeGreaterThan(3000);
+    } finally {
+      await capped.close();
+    }
   });
 
   it('requests refused by the per-IP limit do not count toward their /24 window', async () => {
     const poll = await createPoll(stack);
     const option = poll.options[0].option_id;
     for (let i = 2; i <= 6; i++) expect((await vote(poll.poll_id, { options: [option] }, `198.51.100.${i}`)).status).toBe(202);
-    // One address hammers: 10 accepted, 50 refused; 65 requests from the /24 but only 15 votes.
+    // One address hammers: 10 accepted, 50 asked for a CAPTCHA; 65 requests from the /24 but only 15 votes.
     const statuses: number[] = [];
     for (let i = 0; i < 60; i++) statuses.push((await vote(poll.poll_id, { options: [option] }, '198.51.100.50', `hammer-${i}`)).status);
     expect(statuses.filter((s) => s === 202)).toHaveLength(10);
-    expect(statuses.filter((s) => s === 429)).toHaveLength(50);
+    expect(statuses.filter((s) => s === 428)).toHaveLength(50);
     await eventually(async () => (await results(poll.poll_id)).total_votes === 15, 15_000, '15 counted');
     const c = await countersAndRecount(stack.db, poll.poll_id);
     expect({ valid: c.validVotes, suspicious: c.suspiciousVotes }).toEqual({ valid: 15, suspicious: 0 });
@@ -137,7 +162,7 @@ describe('per-IP limit', () => {
         });
         statuses.push(res.status);
       }
-      expect(statuses).toEqual([202, 202, 202, 429, 429]);
+      expect(statuses).toEqual([202, 202, 202, 428, 428]);
       await eventually(async () => (await direct.db.selectFrom('votes').select('ip_address').execute()).length === 3);
       const ips = await direct.db.selectFrom('votes').select('ip_address').execute();
       expect(new Set(ips.map((r) => r.ip_address))).toEqual(new Set(['127.0.0.1']));
@@ -151,7 +176,7 @@ describe('too-fast voting', () => {
   it('a vote within MIN_RESPONSE_MS of the view lands SUSPICIOUS; forged and foreign tokens are 400', async () => {
     const poll = await createPoll(stack);
     const other = await createPoll(stack);
-    const { view_token } = (await call(stack, 'GET', `/api/v1/polls/${poll.poll_id}`)).body;
+    const view_token = await viewTokenFor(poll.poll_id, '192.0.2.31');
     const body = { options: [poll.options[0].option_id] };
     expect((await vote(poll.poll_id, { ...body, view_token }, '192.0.2.31')).status).toBe(202);
 
@@ -162,7 +187,7 @@ describe('too-fast voting', () => {
     const foreign = (await call(stack, 'GET', `/api/v1/polls/${other.poll_id}`)).body.view_token;
     expect((await vote(poll.poll_id, { ...body, view_token: foreign }, '192.0.2.33')).status).toBe(400);
 
-    const slow = (await call(stack, 'GET', `/api/v1/polls/${poll.poll_id}`)).body.view_token;
+    const slow = await viewTokenFor(poll.poll_id, '192.0.2.34');
     await new Promise((r) => setTimeout(r, 1100));
     expect((await vote(poll.poll_id, { ...body, view_token: slow }, '192.0.2.34')).status).toBe(202);
 
@@ -185,7 +210,7 @@ describe('human review', () => {
     const option = poll.options[1].option_id;
     const ids: string[] = [];
     for (let i = 0; i < 3; i++) {
-      const { view_token } = (await call(stack, 'GET', `/api/v1/polls/${poll.poll_id}`)).body;
+      const view_token = await viewTokenFor(poll.poll_id, `192.0.2.${100 + i}`);
       ids.push((await vote(poll.poll_id, { options: [option], view_token }, `192.0.2.${100 + i}`)).body.vote_id);
     }
     await eventually(async () => (await results(poll.poll_id)).pending_review === 3, 10_000, 'three pending');

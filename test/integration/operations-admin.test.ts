@@ -2,8 +2,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLogger } from '../../src/shared/logger.js';
 import { createRedis } from '../../src/shared/redis.js';
 import { redisKeys } from '../../src/shared/redis-keys.js';
-import { createQueue } from '../../src/workers/queue.js';
-import { VOTE_FLAGGING_QUEUE } from '../../src/workers/vote-flagging.js';
+import { openQueue, QUEUES } from '../../src/shared/queues.js';
+
+const VOTE_FLAGGING_QUEUE = QUEUES.flagging.name;
 import { startStack, tokenFor, type Stack } from '../helpers/stack.js';
 
 const USER = 'ops';
@@ -17,7 +18,7 @@ beforeAll(async () => {
   // No workers: the job with hostile data must stay put for the board to show it.
   stack = await startStack({ workers: false, env: { ADMIN_USER: USER, ADMIN_PASSWORD: PASSWORD } });
   const connection = createRedis(stack.config.REDIS_URL);
-  const queue = createQueue(VOTE_FLAGGING_QUEUE, { connection, prefix: redisKeys(stack.config.REDIS_NAMESPACE).queuePrefix, logger: createLogger('silent', 'test') });
+  const queue = openQueue(QUEUES.flagging, { connection, keys: redisKeys(stack.config.REDIS_NAMESPACE), logger: createLogger('silent', 'test') });
   const job = await queue.add('flag-prefix', { poll_id: 1, prefix: INJECTED, vote_ids: [], reason: INJECTED });
   jobId = job.id!;
   await queue.close();
@@ -75,7 +76,7 @@ describe('/admin/queues', () => {
     expect(res.status).toBe(200);
     const { queues } = await res.json();
     const names = queues.map((q: { name: string }) => q.name).sort();
-    expect(names).toEqual(['analytics-rollup', 'poll-lifecycle', 'vote-flagging', 'vote-ingest']);
+    expect(names).toEqual(['analytics-rollup', 'poll-lifecycle', 'vote-flagging', 'vote-ingest-0']);
     for (const q of queues) expect(q.readOnlyMode).toBe(true);
     const emptied = await fetch(`${stack.url}/admin/queues/api/queues/${VOTE_FLAGGING_QUEUE}/empty`, {
       method: 'PUT',

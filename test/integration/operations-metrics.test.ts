@@ -2,8 +2,9 @@ import { solveChallenge } from 'altcha-lib/v1';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createRedis } from '../../src/shared/redis.js';
 import { redisKeys } from '../../src/shared/redis-keys.js';
-import { createQueue } from '../../src/workers/queue.js';
-import { VOTE_FLAGGING_QUEUE } from '../../src/workers/vote-flagging.js';
+import { openQueue, QUEUES } from '../../src/shared/queues.js';
+
+const VOTE_FLAGGING_QUEUE = QUEUES.flagging.name;
 import { createLogger } from '../../src/shared/logger.js';
 import { scrape, type Exposition } from '../helpers/prom.js';
 import { startRealtime } from '../helpers/realtime.js';
@@ -11,7 +12,7 @@ import { call, createPoll, eventually, startStack, type Stack } from '../helpers
 
 let stack: Stack;
 beforeAll(async () => {
-  stack = await startStack({ env: { TRUST_PROXY: 'loopback', CAPTCHA_MAX_NUMBER: '2000', VOTES_PER_IP_PER_POLL_PER_HOUR: '3' } });
+  stack = await startStack({ env: { TRUST_PROXY: 'loopback', CAPTCHA_MAX_NUMBER: '2000', VOTES_PER_IP_PER_POLL_PER_HOUR: '3', VOTES_PER_IP_PER_POLL_PER_HOUR_MAX: '3' } });
 });
 afterAll(async () => {
   await stack?.close();
@@ -134,7 +135,8 @@ describe('workers /metrics', () => {
     expect(moved('vote_ingest_lag_seconds_count')).toBe(20);
     expect(moved('vote_ingest_batch_size_sum')).toBe(20);
     expect(moved('vote_ingest_batch_duration_seconds_count')).toBeGreaterThanOrEqual(1);
-    expect(moved('queue_jobs_completed_total', { queue: 'vote-ingest' })).toBe(moved('vote_ingest_batch_size_count'));
+    // Group commit: a commit takes every job waiting for it, so there are at most as many commits as jobs.
+    expect(moved('queue_jobs_completed_total', { queue: 'vote-ingest' })).toBeGreaterThanOrEqual(moved('vote_ingest_batch_size_count'));
     expect(after.samples.find((s) => s.name === 'vote_ingest_lag_seconds_count')?.labels.role).toBe('workers');
     expectNoIdentifyingLabels(after);
   });
@@ -143,7 +145,7 @@ describe('workers /metrics', () => {
     const workersUrl = stack.workers!.url;
     const before = await scrape(workersUrl);
     const connection = createRedis(stack.config.REDIS_URL);
-    const queue = createQueue(VOTE_FLAGGING_QUEUE, { connection, prefix: redisKeys(stack.config.REDIS_NAMESPACE).queuePrefix, logger: createLogger('silent', 'test') });
+    const queue = openQueue(QUEUES.flagging, { connection, keys: redisKeys(stack.config.REDIS_NAMESPACE), logger: createLogger('silent', 'test') });
     try {
       await queue.add('flag-prefix', { poll_id: 1, prefix: 'x', vote_ids: ['not-a-uuid'], reason: 'TEST' }, { attempts: 2, backoff: { type: 'fixed', delay: 10 } });
       await eventually(async () => (await scrape(workersUrl)).value('queue_jobs_failed_total', { queue: 'vote-flagging' }) > before.value('queue_jobs_failed_total', { queue: 'vote-flagging' }), 15_000, 'a final failure');

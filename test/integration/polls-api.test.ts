@@ -1,6 +1,7 @@
 import type { Job } from 'bullmq';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createPollLifecycleProcessor, type CloseAtEndJob } from '../../src/workers/poll-lifecycle.js';
+import type { LifecycleJob } from '../../src/shared/queues.js';
+import { createPollLifecycleProcessor } from '../../src/workers/poll-lifecycle.js';
 import { call, createPoll, eventually, startStack, tokenFor, type Stack } from '../helpers/stack.js';
 
 let stack: Stack;
@@ -179,8 +180,8 @@ describe('edit, publish, close', () => {
     await eventually(async () => (await call(stack, 'GET', `/api/v1/polls/${poll.poll_id}`)).body.status === 'CLOSED', 10_000, 'closed at its end time');
   });
   it('a close job that finds no active poll retries while the poll may still be committing, then lets go', async () => {
-    const close = createPollLifecycleProcessor({ db: stack.db, publisher: null as never, keys: null as never });
-    const job = (ageMs: number) => ({ data: { poll_id: 2_000_000_000, end_time: new Date().toISOString() }, timestamp: Date.now() - ageMs }) as Job<CloseAtEndJob>;
+    const close = createPollLifecycleProcessor({ db: stack.db, redis: null as never, keys: null as never, lifecycle: null as never, pendingTtlMs: 0, voteQueues: [] });
+    const job = (ageMs: number) => ({ data: { poll_id: 2_000_000_000, end_time: new Date().toISOString() }, timestamp: Date.now() - ageMs, name: 'close-at-end' }) as Job<LifecycleJob>;
     await expect(close(job(0))).rejects.toThrow(/not active yet/);
     await expect(close(job(120_000))).resolves.toEqual({ closed: false });
   });

@@ -41,7 +41,7 @@ async function storedCounts(pollId: number) {
 }
 
 async function subscribers(pollId: number): Promise<number> {
-  const [, n] = (await redis.pubsub('NUMSUB', redisKeys(stack.config.REDIS_NAMESPACE).pollUpdates(pollId))) as [string, number];
+  const [, n] = (await redis.pubsub('SHARDNUMSUB', redisKeys(stack.config.REDIS_NAMESPACE).pollUpdates(pollId))) as [string, number];
   return Number(n);
 }
 
@@ -115,12 +115,12 @@ describe('live results', () => {
     const message = (seq: number, total: number, final = false) =>
       JSON.stringify({ ...snapshot, seq, total_votes: total, final, status: final ? 'CLOSED' : 'ACTIVE' });
 
-    await redis.publish(channel, message(snapshot.seq + 10, 10));
+    await redis.spublish(channel, message(snapshot.seq + 10, 10));
     await w.waitFor((m) => m.seq === snapshot.seq + 10, 5000, 'the newer state');
-    await redis.publish(channel, message(snapshot.seq + 5, 5));
+    await redis.spublish(channel, message(snapshot.seq + 5, 5));
     await new Promise((r) => setTimeout(r, 800));
     expect(w.last()).toMatchObject({ seq: snapshot.seq + 10, total_votes: 10 });
-    await redis.publish(channel, message(snapshot.seq + 7, 7, true));
+    await redis.spublish(channel, message(snapshot.seq + 7, 7, true));
     expect(await w.waitFor((m) => m.final === true, 5000, 'the final state')).toMatchObject({ total_votes: 7, final: true });
     w.close();
   });
@@ -327,7 +327,7 @@ describe('protection', () => {
       ws.bufferedAmount = 10 * 1024 * 1024;
       const snapshot = JSON.parse(sent[0].toString());
       for (let seq = snapshot.seq + 1; !terminated && seq < snapshot.seq + 200; seq++) {
-        await redis.publish(channel, JSON.stringify({ ...snapshot, seq }));
+        await redis.spublish(channel, JSON.stringify({ ...snapshot, seq }));
         await new Promise((r) => setTimeout(r, 50));
       }
       expect(terminated).toBe(true);

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { anonymousVoterKey } from '../../src/api/services/votes.js';
+import { anonymousVoterKey } from '../../src/domain/voter.js';
 import { createRedis } from '../../src/shared/redis.js';
-import { redisKeys } from '../../src/shared/redis-keys.js';
+import { partitionTags, redisKeys } from '../../src/shared/redis-keys.js';
 import { call, countersAndRecount, createPoll, eventually, startStack, type Stack } from '../helpers/stack.js';
 
 let stack: Stack;
@@ -30,7 +30,7 @@ it('makes the voter\'s claim last once the vote is queued (a pending claim would
   expect((await call(stack, 'POST', `/api/v1/polls/${poll.poll_id}/votes`, { body: { options: [poll.options[1].option_id] }, headers })).status).toBe(202);
   const redis = createRedis(stack.config.REDIS_URL);
   try {
-    const key = redisKeys(stack.config.REDIS_NAMESPACE).voter(poll.poll_id, anonymousVoterKey(poll.poll_id, '127.0.0.1', 'claim-test'));
+    const key = redisKeys(stack.config.REDIS_NAMESPACE).voter(partitionTags(poll.poll_id, 1)[0], poll.poll_id, anonymousVoterKey(poll.poll_id, '127.0.0.1', 'claim-test'));
     await eventually(async () => (await redis.pttl(key)) > 30 * 86_400_000, 5_000, 'claim confirmed');
   } finally {
     redis.disconnect();

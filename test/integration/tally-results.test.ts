@@ -141,8 +141,9 @@ it('publishes the current winner and rating order in the live messages', async (
   const messages: any[] = [];
   const [x, y, z] = ranked.options.map((o) => o.option_id);
   try {
-    sub.on('message', (_channel, text) => messages.push(JSON.parse(text)));
-    await sub.subscribe(keys.pollUpdates(ranked.poll_id), keys.pollUpdates(rating.poll_id));
+    sub.on('smessage', (_channel: string, text: string) => messages.push(JSON.parse(text)));
+    await sub.ssubscribe(keys.pollUpdates(ranked.poll_id));
+    await sub.ssubscribe(keys.pollUpdates(rating.poll_id));
     await vote(ranked.poll_id, 'live-1', { ranking: [y, x] });
     await vote(rating.poll_id, 'live-1', { ratings: { [rating.options[1].option_id]: 4 } });
     await eventually(async () => messages.some((m) => m.poll_id === ranked.poll_id) && messages.some((m) => m.poll_id === rating.poll_id));

@@ -3,9 +3,10 @@ import { sql } from 'kysely';
 import { UnrecoverableError, type Job } from 'bullmq';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createRedis } from '../../src/shared/redis.js';
-import { redisKeys } from '../../src/shared/redis-keys.js';
+import { partitionTags, redisKeys } from '../../src/shared/redis-keys.js';
 import type { QueuedVote } from '../../src/db/votes.js';
-import { createVoteIngestProcessor, type VoteBatchJob } from '../../src/workers/vote-ingest.js';
+import type { VoteBatchJob } from '../../src/shared/queues.js';
+import { createVoteCommitter } from '../../src/workers/vote-ingest.js';
 import { call, countersAndRecount, createPoll, eventually, startStack, tokenFor, type Stack } from '../helpers/stack.js';
 
 let stack: Stack;
@@ -111,11 +112,11 @@ describe('changeable votes', () => {
     const poll = await createPoll(stack, { allow_change_vote: true, poll_type: 'RANKED' });
     const ids = poll.options.map((o) => o.option_id);
     const publisher = createRedis(stack.config.REDIS_URL);
-    const process = createVoteIngestProcessor({ db: stack.db as any, publisher, keys: redisKeys(stack.config.REDIS_NAMESPACE) });
+    const process = createVoteCommitter({ db: stack.db, publisher, keys: redisKeys(stack.config.REDIS_NAMESPACE), maxVotesPerCommit: 5000 });
     const base: QueuedVote = {
       vote_id: randomUUID(), poll_id: poll.poll_id, voter_key: 'u:99', voter_id: 99, voter_fingerprint: null, seq: 1,
       allow_change: true, selected: [ids[0], ids[1]], counted: [ids[0]], ranking: [ids[0], ids[1]], ratings: null,
-      ip: '10.0.0.1', user_agent: 'x', status: 'VALID', reasons: [], response_ms: null, accepted_at: Date.now(),
+      ip: '10.0.0.1', user_agent: 'x', status: 'VALID', reasons: [], response_ms: null, accepted_at: Date.now(), shard: 0, view_token: 'missing',
     };
     const change: QueuedVote = { ...base, seq: 2, selected: [ids[2]], counted: [ids[2]], ranking: [ids[2]] };
     const job = (votes: QueuedVote[]) => ({ data: { votes } }) as Job<VoteBatchJob>;
@@ -142,7 +143,7 @@ describe('changeable votes', () => {
       expect((await cast(a)).status).toBe(202);
       await eventually(async () => (await totalOf(poll.poll_id)) === 1, 10_000, 'first vote counted');
       // What a claim's expiry (or a Redis that lost it) leaves behind.
-      expect(await redis.del(keys.voter(poll.poll_id, 'u:7001'))).toBe(1);
+      expect(await redis.del(keys.voter(partitionTags(poll.poll_id, 1)[0], poll.poll_id, 'u:7001'))).toBe(1);
       const again = await cast(b);
       if (allowChange) {
         expect({ status: again.status, changed: again.body.changed }).toEqual({ status: 202, changed: true });
@@ -150,7 +151,7 @@ describe('changeable votes', () => {
       } else {
         expect({ status: again.status, code: again.body.error?.code }).toEqual({ status: 409, code: 'ALREADY_VOTED' });
         // The claim is back: the next attempt is refused by Redis alone.
-        expect(await redis.exists(keys.voter(poll.poll_id, 'u:7001'))).toBe(1);
+        expect(await redis.exists(keys.voter(partitionTags(poll.poll_id, 1)[0], poll.poll_id, 'u:7001'))).toBe(1);
       }
       const c = await countersAndRecount(stack.db, poll.poll_id);
       expect(c.total).toBe(1);
@@ -163,11 +164,12 @@ describe('changeable votes', () => {
     const poll = await createPoll(stack);
     const option = poll.options[0].option_id;
     const publisher = createRedis(stack.config.REDIS_URL);
-    const process = createVoteIngestProcessor({ db: stack.db as any, publisher, keys: redisKeys(stack.config.REDIS_NAMESPACE) });
+    const process = createVoteCommitter({ db: stack.db, publisher, keys: redisKeys(stack.config.REDIS_NAMESPACE), maxVotesPerCommit: 5000 });
     const votes: QueuedVote[] = Array.from({ length: 9 }, (_, i) => ({
       vote_id: randomUUID(), poll_id: poll.poll_id, voter_key: `f:bisect${i}`, voter_id: null, voter_fingerprint: `bisect${i}`, seq: 1,
       allow_change: false, selected: [option], counted: [option], ranking: null, ratings: null,
       ip: i === 6 ? 'not-an-address' : `10.9.0.${i}`, user_agent: 'x', status: 'VALID', reasons: [], response_ms: null, accepted_at: Date.now(),
+      shard: 0, view_token: 'missing',
     }));
     const job = { data: { votes } } as Job<VoteBatchJob>;
     const failure = await process(job).catch((e: unknown) => e);

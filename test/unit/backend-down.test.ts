@@ -11,7 +11,7 @@ describe('errors of an unreachable PostgreSQL or Redis', () => {
     const pool = new pg.Pool({ connectionString: `postgres://postgres@127.0.0.1:${port}/none`, connectionTimeoutMillis: 2000 });
     const pgErr = await pool.query('SELECT 1').catch((e: unknown) => e);
     await pool.end();
-    const redis = createRedis(`redis://127.0.0.1:${port}`, { failFast: true, retryStrategy: () => null });
+    const redis = createRedis(`redis://127.0.0.1:${port}`, { failFast: true, redisOptions: { retryStrategy: () => null } });
     const redisErr = await redis.get('k').catch((e: unknown) => e);
     redis.disconnect();
 

@@ -1,3 +1,4 @@
+import { clientTagOf, createViewTokens } from '../../src/domain/view-token.js';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -403,7 +404,7 @@ describe('openapi.yaml', () => {
     const pollRow = (over: S) => ({
       poll_id: 7, creator_id: 5, org_id: 3, question: 'Best editor?', poll_type: 'SINGLE_CHOICE', status: 'ACTIVE',
       is_anonymous: false, allow_change_vote: true, visibility: 'PUBLIC', access_key: null, start_time: null, end_time: now,
-      settings: { max_choices: 1, require_authentication: false, show_results_before_close: true, rating_min: 1, rating_max: 5, captcha: 'flagged' },
+      settings: { max_choices: 1, require_authentication: false, show_results_before_close: true, rating_min: 1, rating_max: 5, captcha: 'flagged', require_view_token: false },
       created_at: now, updated_at: now, tiebreak_seed: 'ab'.repeat(32), ...over,
     });
     const options = [
@@ -418,11 +419,11 @@ describe('openapi.yaml', () => {
     expect(polls[1]).toHaveProperty('tiebreak_seed_hash');
     expect(polls[1]).toHaveProperty('access_key');
     for (const p of polls) expect(check(schemaOf('Poll'), p)).toEqual([]);
-    expect(check(schemaOf('PollWithViewToken'), { ...polls[0], view_token: `7.${now.getTime()}.${'A'.repeat(43)}` })).toEqual([]);
+    expect(check(schemaOf('PollWithViewToken'), { ...polls[0], view_token: createViewTokens('a-secret-of-16-chars', 3_600_000).issue(7, clientTagOf('192.0.2.1', 'ua'), now.getTime()) })).toEqual([]);
     expect(check(schemaOf('PollPage'), { items: polls, next_cursor: '7' })).toEqual([]);
 
     const state = (over: Partial<ResultsState>): ResultsState => ({
-      poll_id: 7, poll_type: 'SINGLE_CHOICE', status: 'ACTIVE', total_votes: 7, pending_review: 1, seq: 3, updated_at: now,
+      poll_id: 7, poll_type: 'SINGLE_CHOICE', status: 'ACTIVE', total_votes: 7, pending_review: 1, seq: 3, updated_at: now, final: false,
       options: [{ option_id: 12, text: 'a', vote_count: 4, percentage: 57.14 }, { option_id: 13, text: 'b', vote_count: 3, percentage: 42.86 }, { option_id: 14, text: 'c', vote_count: 0, percentage: 0 }],
       ...over,
     });
@@ -475,7 +476,7 @@ describe('openapi.yaml', () => {
       errors.notFound('No such vote'),
       errors.pollNotActive(),
       errors.alreadyVoted(),
-      errors.conflict('The poll changed meanwhile; try again'),
+      errors.votePending(2),
       errors.pollExpired(),
       errors.payloadTooLarge(16 * 1024),
       errors.rateLimited(2.5),

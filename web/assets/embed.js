@@ -76,7 +76,7 @@ $('vote-form').addEventListener('submit', async (e) => {
   const { res, fingerprint } = await castVote({ pollId, keyQuery, ballot, viewToken: poll.view_token, say: (t) => (status.textContent = t) });
   $('vote-button').disabled = false;
   if (res.status === 202) {
-    status.textContent = res.body.held_for_review ? reviewText('UNDER_REVIEW') : 'Thank you, your vote was received.';
+    status.textContent = res.body.under_review ? reviewText('UNDER_REVIEW') : 'Thank you, your vote was received.';
     if (!poll.allow_change_vote) setFormEnabled($('vote-form'), poll, false);
     followVote({ pollId, key, fingerprint, onStatus: (s) => (status.textContent = reviewText(s, res.body.changed) ?? status.textContent) });
   } else {

@@ -161,7 +161,7 @@ async function submitVote(e) {
   if (res.status === 202) {
     voted = true;
     const changed = res.body.changed;
-    status.textContent = res.body.held_for_review ? reviewText('UNDER_REVIEW') : changed ? 'Your vote was changed.' : 'Thank you, your vote was received.';
+    status.textContent = res.body.under_review ? reviewText('UNDER_REVIEW') : changed ? 'Your vote was changed.' : 'Thank you, your vote was received.';
     if (poll.allow_change_vote) $('vote-button').textContent = 'Change my vote';
     else setFormEnabled($('vote-form'), poll, false);
     stopFollowing();

@@ -4,7 +4,7 @@ import { stringify } from 'csv-stringify';
 import { Router, type Request } from 'express';
 import { clientIp } from '../http.js';
 import type { AnalyticsService } from '../services/analytics.js';
-import { anonymousVoterKey } from '../services/votes.js';
+import { anonymousVoterKey } from '../../domain/voter.js';
 import { accessKeyOf, callerOf, pollIdOf } from './polls.js';
 
 /** GET /:id/analytics and GET /:id/votes.csv, for the poll's creator and admins. */

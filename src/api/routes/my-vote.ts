@@ -7,7 +7,7 @@ import { findVoterVote } from '../../db/voter-status.js';
 import { assertCanReadPoll } from '../../domain/poll-access.js';
 import { pollNotFound } from '../../shared/errors.js';
 import { clientIp } from '../http.js';
-import { anonymousVoterKey } from '../services/votes.js';
+import { voterIdentityOf } from '../../domain/voter.js';
 import { accessKeyOf, callerOf, pollIdOf } from './polls.js';
 
 /** GET /api/v1/polls/:id/my-vote */
@@ -32,9 +32,13 @@ export function myVoteRouter({ db }: { db: Kysely<DB> }) {
     const found = await findPoll(db, pollId);
     if (!found) throw pollNotFound();
     assertCanReadPoll({ ...found.poll, show_results_before_close: found.poll.settings.show_results_before_close }, caller, accessKeyOf(req));
-    const voterKey = caller
-      ? `u:${caller.userId}`
-      : anonymousVoterKey(pollId, clientIp(req, req.app.get('trust proxy fn')), req.headers['user-agent'] ?? '', q.fingerprint);
+    const { voterKey } = voterIdentityOf({
+      pollId,
+      userId: caller?.userId ?? null,
+      ip: clientIp(req, req.app.get('trust proxy fn')),
+      userAgent: req.headers['user-agent'] ?? '',
+      fingerprint: q.fingerprint,
+    });
     const vote = await findVoterVote(db, pollId, voterKey);
     res.set('Cache-Control', 'no-store').json({
       poll_id: pollId,

@@ -18,6 +18,7 @@ const settingsSchema = z.strictObject({
   rating_max: z.number().int().min(-100).max(100).optional(),
   captcha: z.enum(['off', 'flagged', 'always']).optional(),
   embed_origins: z.array(originSchema).max(20).optional(),
+  require_view_token: z.boolean().optional(),
 });
 
 const optionSchema = z.strictObject({

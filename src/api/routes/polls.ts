@@ -1,8 +1,8 @@
 import { Router, type Request } from 'express';
 import { pollNotFound } from '../../shared/errors.js';
-import type { ViewTokens } from '../../domain/view-token.js';
+import { clientTagOf, type ViewTokens } from '../../domain/view-token.js';
 import type { Principal } from '../auth.js';
-import { parseId } from '../http.js';
+import { clientIp, parseId } from '../http.js';
 import { toPollResponse, type PollService } from '../services/polls.js';
 import { createPollSchema, listPollsSchema, patchPollSchema } from './polls.schema.js';
 
@@ -37,7 +37,9 @@ export function pollsRouter({ polls, viewTokens, onView }: { polls: PollService;
     const caller = callerOf(req);
     const found = await polls.get(pollId, caller, accessKeyOf(req));
     onView?.(pollId, req);
-    res.json({ ...toPollResponse(found, caller), view_token: viewTokens.issue(pollId) });
+    // Bound to this client (address and browser), as the vote path will see it.
+    const client = clientTagOf(clientIp(req, req.app.get('trust proxy fn')), req.headers['user-agent'] ?? '');
+    res.json({ ...toPollResponse(found, caller), view_token: viewTokens.issue(pollId, client) });
   });
 
   r.patch('/:id', async (req, res) => {

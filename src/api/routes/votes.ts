@@ -60,7 +60,7 @@ export function createVoteRoute(deps: {
         country: deps.countryHeader ? countryCodeOf(req.headers[deps.countryHeader]) : undefined,
         accessKey,
       });
-      sendJson(res, 202, { status: 'accepted', vote_id: result.vote_id, changed: result.changed });
+      sendJson(res, 202, { status: 'accepted', vote_id: result.vote_id, changed: result.changed, under_review: result.held });
       onResult?.(202, null, result.changed, startedAt);
     } catch (err) {
       if (!req.readableEnded) req.resume();

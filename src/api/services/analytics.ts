@@ -1,5 +1,4 @@
 import type { Queue } from 'bullmq';
-import type { Redis } from 'ioredis';
 import type { Kysely } from 'kysely';
 import { findAnalytics, streamVotesForExport } from '../../db/analytics.js';
 import { findPoll, type PollWithOptions } from '../../db/polls.js';
@@ -9,8 +8,9 @@ import { DEVICE_CLASSES } from '../../domain/analytics.js';
 import { assertCanReadPoll, isPollManager } from '../../domain/poll-access.js';
 import { authRequired, forbidden, pollNotFound } from '../../shared/errors.js';
 import type { Logger } from '../../shared/logger.js';
+import type { RedisClient } from '../../shared/redis.js';
 import type { RedisKeys } from '../../shared/redis-keys.js';
-import { enqueueRollup, type AnalyticsRollupJob } from '../../workers/analytics.js';
+import { enqueueRollup, type AnalyticsRollupJob } from '../../shared/queues.js';
 import type { Principal } from '../auth.js';
 import type { PollCache } from './poll-cache.js';
 
@@ -50,7 +50,7 @@ export function createAnalyticsService(deps: {
   db: Kysely<DB>;
   exportDb: Kysely<DB>;
   polls: PollCache;
-  redis: Redis;
+  redis: RedisClient;
   keys: RedisKeys;
   rollups: Queue<AnalyticsRollupJob>;
   log: Logger;

@@ -1,5 +1,5 @@
 import { createHmac } from 'node:crypto';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../../shared/redis.js';
 import { createChallenge, extractParams, verifySolution } from 'altcha-lib/v1';
 import type { Payload } from 'altcha-lib/v1/types';
 
@@ -10,7 +10,7 @@ import type { Payload } from 'altcha-lib/v1/types';
  */
 export function createCaptcha({ secret, redis, usedKey, maxNumber, ttlSeconds }: {
   secret: string;
-  redis: Redis;
+  redis: RedisClient;
   usedKey: (signature: string) => string;
   maxNumber: number;
   ttlSeconds: number;

@@ -1,5 +1,4 @@
 import type { Kysely } from 'kysely';
-import type { Redis } from 'ioredis';
 import { countSuspicious, listFlaggedVotes, listPollReviewQueue, reviewQueuePrefixes, reviewVote, reviewVotes } from '../../db/moderation.js';
 import { findPoll } from '../../db/polls.js';
 import type { ResultsState } from '../../db/results.js';
@@ -8,6 +7,7 @@ import { assertCanReadPoll, isPollManager } from '../../domain/poll-access.js';
 import { authRequired, forbidden, notFound, pollNotFound, validationError } from '../../shared/errors.js';
 import type { Principal } from '../auth.js';
 import { publishPollUpdates } from '../../shared/poll-updates.js';
+import type { RedisClient } from '../../shared/redis.js';
 import type { RedisKeys } from '../../shared/redis-keys.js';
 
 const encodeCursor = (c: { created_at: string; vote_id: string }) => Buffer.from(JSON.stringify(c)).toString('base64url');
@@ -28,7 +28,7 @@ const BULK_LIMIT = 10_000;
 /** The human review queue: flagged votes in, decisions (never deletions) out. */
 export function createModerationService({ db, publisher, keys, onReviewed, onCountsChanged }: {
   db: Kysely<DB>;
-  publisher: Redis;
+  publisher: RedisClient;
   keys: RedisKeys;
   onReviewed?: (decision: string) => void;
   /** Polls whose counts a decision moved (analytics rollups follow them). */

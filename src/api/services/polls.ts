@@ -1,14 +1,12 @@
 import { randomBytes } from 'node:crypto';
 import type { Kysely } from 'kysely';
-import type { Queue } from 'bullmq';
-import type { Redis } from 'ioredis';
 import { assertCanReadPoll, isPollManager } from '../../domain/poll-access.js';
 import { tiebreakSeedHash } from '../../domain/tally/seed.js';
 import { findPoll, insertPoll, listPolls, replaceOptions, transitionPoll, updatePoll, withOptions, type PollWithOptions } from '../../db/polls.js';
 import type { DB, PollSettings, PollType } from '../../db/schema.js';
 import { authRequired, AppError, forbidden, pollNotActive, pollNotFound, validationError } from '../../shared/errors.js';
-import type { RedisKeys } from '../../shared/redis-keys.js';
-import { announcePollChange, closePoll, scheduleAutoClose, type CloseAtEndJob, type PollChangeDeps } from '../../workers/poll-lifecycle.js';
+import { announcePollChange, closePoll, type PollChangeDeps } from '../../shared/poll-changes.js';
+import { scheduleAutoClose } from '../../shared/queues.js';
 import type { Principal } from '../auth.js';
 import type { CreatePollBody, PatchPollBody } from '../routes/polls.schema.js';
 
@@ -45,6 +43,7 @@ function normalizeSettings(pollType: PollType, optionCount: number, given: Parti
     rating_max: given.rating_max ?? 5,
     captcha: given.captcha ?? 'flagged',
     embed_origins: [...new Set(given.embed_origins ?? [])],
+    require_view_token: given.require_view_token ?? false,
   };
   if (pollType === 'SINGLE_CHOICE' && s.max_choices !== 1) throw validationError('A single-choice poll has max_choices 1', { field: 'settings.max_choices' });
   if (pollType === 'MULTIPLE_CHOICE' && s.max_choices > optionCount) {
@@ -63,7 +62,8 @@ function checkEndInFuture(end: Date | null) {
   if (end && end.getTime() <= Date.now()) throw validationError('end_time must be in the future', { field: 'end_time' });
 }
 
-export function createPollService(deps: { db: Kysely<DB>; publisher: Redis; keys: RedisKeys; lifecycle: Queue<CloseAtEndJob>; onClosed?: PollChangeDeps['onClosed'] }) {
+/** Creating, editing, publishing and closing polls. New polls get `partitions` partitions. */
+export function createPollService(deps: PollChangeDeps & { db: Kysely<DB>; partitions: number }) {
   const { db, lifecycle } = deps;
 
   /** The poll, when the caller may change it: its creator, or (for closing) an admin too. */
@@ -112,6 +112,7 @@ export function createPollService(deps: { db: Kysely<DB>; publisher: Redis; keys
             end_time: body.end_time,
             settings: normalizeSettings(body.poll_type, body.options.length, body.settings),
             tiebreak_seed: randomBytes(32).toString('hex'),
+            partitions: deps.partitions,
           },
           body.options.map((o) => ({ text: o.text, image_url: o.image_url ?? null })),
         );
@@ -235,7 +236,7 @@ export function createPollService(deps: { db: Kysely<DB>; publisher: Redis; keys
     async close(pollId: number, caller: Principal | null) {
       const current = await loadManaged(pollId, caller, true);
       if (current.poll.status === 'CLOSED') return toPollResponse(current, caller);
-      const row = await closePoll(deps, pollId);
+      const row = await closePoll(deps, current.poll);
       const after = row ? { poll: row, options: current.options } : ((await findPoll(db, pollId)) ?? current);
       return toPollResponse(after, caller);
     },

@@ -1,151 +1,77 @@
-import type { Redis } from 'ioredis';
-
-/**
- * One atomic step per vote, all keys in the poll's slot (KEYS[1] the voter's claim, then
- * a (window, flag) pair per watched address prefix):
- *  1. A prefix flagged for velocity admits only votes with a solved CAPTCHA (when the poll
- *     asks for one): otherwise {3} and nothing is claimed.
- *  2. The dedup claim: a new voter gets a short-lived pending claim (a crash before the vote
- *     is queued lets them retry once it lapses); a known voter is refused ({1}) or, where
- *     votes may change, gets a higher sequence number. seq = max(previous + 1, server µs),
- *     so it keeps moving forward even if the key is lost.
- *  3. The vote joins each prefix's sliding window (a sorted set scored by time); a window
- *     over the limit flags its prefix for the rest of the window, and the ids in the window
- *     are returned for the flagging job.
- * Returns {outcome (0 new, 1 duplicate, 2 changed, 3 captcha needed), seq, vote_id,
- * flagged_before (0/1), now_ms, crossed prefix indexes (csv), window vote ids...}.
- */
-const ADMIT_VOTE = `
-local t = redis.call('TIME')
-local nowUs = tonumber(t[1]) * 1000000 + tonumber(t[2])
-local nowMs = math.floor(nowUs / 1000)
-local windowMs = tonumber(ARGV[4])
-local limit = tonumber(ARGV[5])
-local flagged = 0
-for i = 3, #KEYS, 2 do
-  if redis.call('EXISTS', KEYS[i]) == 1 then flagged = 1 end
-end
-if flagged == 1 and ARGV[6] == '1' then return {3} end
-
-local prev = redis.call('HGET', KEYS[1], 'seq')
-local outcome, seq, voteId
-if not prev then
-  outcome, seq, voteId = 0, string.format('%.0f', nowUs), ARGV[1]
-  redis.call('HSET', KEYS[1], 'seq', seq, 'vote_id', voteId)
-  redis.call('PEXPIRE', KEYS[1], ARGV[3])
-else
-  voteId = redis.call('HGET', KEYS[1], 'vote_id')
-  if ARGV[2] ~= '1' then return {1, prev, voteId} end
-  outcome, seq = 2, string.format('%.0f', math.max(tonumber(prev) + 1, nowUs))
-  redis.call('HSET', KEYS[1], 'seq', seq)
-end
-
-local crossed = {}
-local members = {}
-for i = 2, #KEYS, 2 do
-  redis.call('ZADD', KEYS[i], nowMs, voteId)
-  redis.call('PEXPIRE', KEYS[i], windowMs)
-  -- Entries past the window are dropped only when the count could be over the limit: below it,
-  -- stale entries cannot make a difference, and most votes skip the trim.
-  local n = redis.call('ZCARD', KEYS[i])
-  if n > limit then
-    redis.call('ZREMRANGEBYSCORE', KEYS[i], '-inf', nowMs - windowMs)
-    n = redis.call('ZCARD', KEYS[i])
-  end
-  if n > limit and redis.call('EXISTS', KEYS[i + 1]) == 0 then
-    redis.call('SET', KEYS[i + 1], nowMs - windowMs, 'PX', windowMs)
-    crossed[#crossed + 1] = (i - 2) / 2
-    for _, m in ipairs(redis.call('ZRANGE', KEYS[i], 0, -1)) do members[#members + 1] = m end
-  end
-end
-local out = {outcome, seq, voteId, flagged, nowMs, table.concat(crossed, ',')}
-for _, m in ipairs(members) do out[#out + 1] = m end
-return out
-`;
-
-/** Makes queued voters' claims permanent: KEYS the claims (one slot), ARGV[1] the TTL. */
-const CONFIRM_CLAIMS = `
-for _, key in ipairs(KEYS) do redis.call('PEXPIRE', key, ARGV[1]) end
-return #KEYS
-`;
-
-/** Deletes a new voter's pending claim when its vote could not be queued (compare-and-delete). */
-const RELEASE_CLAIM = `
-if redis.call('HGET', KEYS[1], 'seq') == ARGV[1] then return redis.call('DEL', KEYS[1]) end
-return 0
-`;
-
-export type AdmitOutcome = 'new' | 'duplicate' | 'changed' | 'captcha';
-
-export interface Admission {
-  outcome: AdmitOutcome;
-  seq: string;
-  voteId: string;
-  /** A watched prefix was already flagged when this vote came. */
-  flaggedBefore: boolean;
-  /** Redis server time of the admission, ms. */
-  nowMs: number;
-  /** Indexes (into the prefixes passed) of the prefixes this vote pushed over the limit. */
-  crossed: number[];
-  /** Vote ids in the windows that crossed, this one included. */
-  windowVoteIds: string[];
-}
+import type { RedisClient } from '../../shared/redis.js';
+import {
+  ADMIT_KEY_COUNT,
+  ADMIT_VOTE,
+  CONFIRM_CLAIMS,
+  decodeAdmit,
+  decodeWatch,
+  encodeAdmit,
+  encodeWatch,
+  RELEASE_CLAIM,
+  WATCH_KEY_COUNT,
+  WATCH_PREFIXES,
+  type AdmitArgs,
+  type AdmitKeys,
+  type Admission,
+  type PrefixWatch,
+} from './admission-scripts.js';
 
 interface AdmissionCommands {
-  admitVote(numKeys: number, ...args: Array<string | number>): Promise<Array<string | number>>;
-  releaseVoteClaim(key: string, seq: string): Promise<number>;
+  admitVote(...args: Array<string | number>): Promise<unknown[]>;
+  watchVotePrefixes(...args: Array<string | number>): Promise<unknown[]>;
   confirmVoteClaims(numKeys: number, ...args: Array<string | number>): Promise<number>;
+  releaseVoteClaim(claim: string, pending: string, ipVotes: string, voteId: string, seq: string, isNew: string): Promise<number>;
 }
 
-const OUTCOMES: AdmitOutcome[] = ['new', 'duplicate', 'changed', 'captcha'];
-
-/** The Redis side of "one vote per voter" and of prefix velocity: admit, confirm, release. */
-export function createVoteAdmission(redis: Redis, opts: { pendingTtlMs: number; windowMs: number; prefixLimit: number }) {
-  redis.defineCommand('admitVote', { lua: ADMIT_VOTE });
-  redis.defineCommand('releaseVoteClaim', { numberOfKeys: 1, lua: RELEASE_CLAIM });
-  redis.defineCommand('confirmVoteClaims', { lua: CONFIRM_CLAIMS });
+/**
+ * The Redis side of "one vote per voter", the per-address limits and prefix velocity: admit,
+ * confirm, release. Confirmations go in groups on `batchClient`, a client without
+ * auto-pipelining: a script with a variable key count is routed by its key count, not a key,
+ * by ioredis's auto-pipelining on a cluster.
+ */
+export function createVoteAdmission(redis: RedisClient, batchClient: RedisClient) {
+  // Fixed key counts: an auto-pipelined script is routed by its first key, which must be a real one.
+  redis.defineCommand('admitVote', { numberOfKeys: ADMIT_KEY_COUNT, lua: ADMIT_VOTE });
+  redis.defineCommand('watchVotePrefixes', { numberOfKeys: WATCH_KEY_COUNT, lua: WATCH_PREFIXES });
+  batchClient.defineCommand('confirmVoteClaims', { lua: CONFIRM_CLAIMS });
+  redis.defineCommand('releaseVoteClaim', { numberOfKeys: 3, lua: RELEASE_CLAIM });
   const cmd = redis as unknown as AdmissionCommands;
+  const batch = batchClient as unknown as AdmissionCommands;
 
   // A batch's votes are answered in the same tick: their claims are confirmed together, one
-  // command per hash tag (a poll's keys share a slot) and TTL instead of one per vote.
-  let toConfirm = new Map<string, { ttlMs: number; keys: string[] }>();
+  // command per partition's pending set (one slot) and TTL instead of one per vote.
+  let toConfirm = new Map<string, { pending: string; ttlMs: number; claims: string[]; entries: string[] }>();
   const flushConfirms = () => {
     const groups = toConfirm;
     toConfirm = new Map();
-    for (const { ttlMs, keys } of groups.values()) cmd.confirmVoteClaims(keys.length, ...keys, ttlMs).catch(() => {});
+    for (const g of groups.values()) batch.confirmVoteClaims(1 + g.claims.length, g.pending, ...g.claims, g.ttlMs, ...g.entries).catch(() => {});
   };
 
   return {
-    /** `prefixKeys`: [window, flag] per watched prefix, all in the voter key's slot. */
-    async admit(voterKey: string, prefixKeys: Array<[string, string]>, voteId: string, allowChange: boolean, captchaNeededIfFlagged: boolean): Promise<Admission> {
-      const keys = [voterKey, ...prefixKeys.flat()];
-      const r = await cmd.admitVote(
-        keys.length, ...keys,
-        voteId, allowChange ? '1' : '0', opts.pendingTtlMs, opts.windowMs, opts.prefixLimit, captchaNeededIfFlagged ? '1' : '0',
-      );
-      return {
-        outcome: OUTCOMES[Number(r[0])],
-        seq: String(r[1] ?? ''),
-        voteId: String(r[2] ?? ''),
-        flaggedBefore: Number(r[3] ?? 0) === 1,
-        nowMs: Number(r[4] ?? Date.now()),
-        crossed: r[5] ? String(r[5]).split(',').map(Number) : [],
-        windowVoteIds: r.slice(6).map(String),
-      };
+    /** One round trip: close, end time, claim, address limits, flagged prefixes, view token, windows. */
+    async admit(keys: AdmitKeys, args: AdmitArgs): Promise<Admission> {
+      return decodeAdmit(await cmd.admitVote(...encodeAdmit(keys, args)));
+    },
+    /** The velocity windows of a signed-in vote (their prefixes live in another partition than the user's claim). */
+    async watch(prefixes: Array<[string, string]>, args: Parameters<typeof encodeWatch>[1]): Promise<PrefixWatch> {
+      return decodeWatch(await cmd.watchVotePrefixes(...encodeWatch(prefixes, args)));
     },
     /**
      * Makes the claim last as long as the poll matters, once its vote is queued. Best effort:
-     * should it fail, the pending claim lapses and the unique key in PostgreSQL still holds.
+     * should it fail, the pending claim lapses within seconds and the unique key in PostgreSQL
+     * still holds.
      */
-    confirm(voterKey: string, ttlMs: number): void {
-      const group = `${voterKey.slice(voterKey.indexOf('{'), voterKey.indexOf('}') + 1)}|${ttlMs}`;
+    confirm(keys: Pick<AdmitKeys, 'claim' | 'pending'>, ttlMs: number, voteId: string, seq: string): void {
       if (toConfirm.size === 0) setImmediate(flushConfirms);
-      const pending = toConfirm.get(group);
-      if (pending) pending.keys.push(voterKey);
-      else toConfirm.set(group, { ttlMs, keys: [voterKey] });
+      const group = `${keys.pending}|${ttlMs}`;
+      let g = toConfirm.get(group);
+      if (!g) toConfirm.set(group, (g = { pending: keys.pending, ttlMs, claims: [], entries: [] }));
+      g.claims.push(keys.claim);
+      g.entries.push(`${voteId}:${seq}`);
     },
-    release(voterKey: string, seq: string): Promise<unknown> {
-      return cmd.releaseVoteClaim(voterKey, seq).catch(() => 0);
+    /** Undoes an admission whose vote could not be queued; a failure leaves the pending claim to lapse. */
+    release(keys: Pick<AdmitKeys, 'claim' | 'pending' | 'ipVotes'>, voteId: string, seq: string, isNew: boolean): Promise<unknown> {
+      return cmd.releaseVoteClaim(keys.claim, keys.pending, keys.ipVotes, voteId, seq, isNew ? '1' : '0').catch(() => 0);
     },
   };
 }
