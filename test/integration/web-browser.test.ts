@@ -172,7 +172,7 @@ describe('the web product in a browser', () => {
     expect((await call(stack, 'POST', `/api/v1/polls/${poll.poll_id}/close`, { token: owner })).status).toBe(200);
     await expect.poll(() => text(page, '#results'), { timeout: 15_000 }).toContain('1 vote counted');
     expect(await text(page, '#results')).toMatch(/salad\s*1 vote · 100%/);
-    expect(await page.locator('#final-badge').isVisible()).toBe(true);
+    await expect.poll(() => page.locator('#final-badge').isVisible(), { timeout: 15_000 }).toBe(true);
     expect(await page.evaluate(() => (window as unknown as { stayed?: boolean }).stayed)).toBe(true);
     expect(page.problems.errors).toEqual([]);
     await page.close();
@@ -194,7 +194,8 @@ describe('the web product in a browser', () => {
     await eventually(async () => (await call(stack, 'GET', `/api/v1/polls/${poll.poll_id}/results`)).body.pending_review === 9, 15_000, 'the burst held');
 
     const page = await openPage(creator, `${stack.url}/polls/${poll.poll_id}/moderation`);
-    await expect.poll(() => text(page, '#prefixes tbody')).toMatch(/127\.0\.0\.0\/24\s*9/);
+    // (A failure to load says why, instead of an empty table.)
+    await expect.poll(async () => `${await text(page, '#mod-status')}|${await page.locator('#prefixes tbody').textContent()}`).toMatch(/^\|127\.0\.0\.0\/24\s*9/);
     await expect.poll(() => text(page, '#mod-total')).toBe('0');
     expect(await text(page, '#mod-pending')).toBe('9');
     expect(await page.locator('#votes tbody tr').count()).toBe(9);
