@@ -11,8 +11,8 @@ export async function up(db: Kysely<any>): Promise<void> {
   await sql`ALTER TABLE polls ADD COLUMN partitions smallint NOT NULL DEFAULT 1 CHECK (partitions BETWEEN 1 AND 1024),
     ADD COLUMN results_final_at timestamptz`.execute(db);
   await sql`UPDATE polls SET results_final_at = coalesce(closed_at, updated_at) WHERE status = 'CLOSED'`.execute(db);
-  // A setting of its own: existing polls keep taking votes without a view token.
-  await sql`UPDATE polls SET settings = settings || '{"require_view_token": false}'::jsonb WHERE NOT settings ? 'require_view_token'`.execute(db);
+  // Settings of their own: existing polls keep taking votes without a view token, and embed nowhere.
+  await sql`UPDATE polls SET settings = '{"require_view_token": false, "embed_origins": []}'::jsonb || settings`.execute(db);
   // view_token: how the vote's view token fared (valid, missing, expired, reused, foreign), for reviewers and analytics.
   await sql`ALTER TABLE votes ADD COLUMN shard smallint NOT NULL DEFAULT 0, ADD COLUMN view_token text`.execute(db);
 

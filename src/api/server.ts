@@ -1,10 +1,10 @@
 import http from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import { createDb, pingDatabase } from '../db/client.js';
 import { createExportDb } from '../db/analytics.js';
 import { hasStoredVote } from '../db/votes.js';
 import { createViewTokens } from '../domain/view-token.js';
-import type { Config } from '../shared/config.js';
+import { devSignInEnabled, realtimeUpstreams, type Config } from '../shared/config.js';
 import type { Logger } from '../shared/logger.js';
 import { createMetricsRegistry } from '../shared/metrics.js';
 import { enqueueRollup, openQueue, openVoteQueues, QUEUES, rollupPolls } from '../shared/queues.js';
@@ -12,7 +12,7 @@ import { createRedis, pingEveryMaster, redisTargetOf } from '../shared/redis.js'
 import { redisKeys } from '../shared/redis-keys.js';
 import { ADMIN_BOARD_PATH, createAdminBoard } from './admin-board.js';
 import { createApp } from './app.js';
-import { createAuthenticator } from './auth.js';
+import { authOptionsOf, createAuthenticator } from './auth.js';
 import { rememberPeerTrust, trustProxySetting } from './http.js';
 import { createOriginGate } from './origins.js';
 import { parseOriginList } from '../domain/origins.js';
@@ -34,6 +34,10 @@ import { createResultsService } from './services/results.js';
 import { createVoteAdmission } from './services/vote-admission.js';
 import { createVoteService } from './services/votes.js';
 import { createVoteBatcher } from './vote-batcher.js';
+import { devRouter } from './routes/dev.js';
+import { pollModerationRouter } from './routes/poll-moderation.js';
+import { myVoteRouter } from './routes/my-vote.js';
+import { createRealtimeProxy } from './realtime-proxy.js';
 
 /** A running API process: HTTP server plus its connections, closed in order by close(). */
 export interface ApiHandle {
@@ -61,7 +65,7 @@ export async function startApi(config: Config, log: Logger, port = config.PORT):
 
   const metrics = createMetricsRegistry('api');
   const apiMetrics = createApiMetrics(metrics);
-  const authenticate = createAuthenticator(config.JWT_SECRET);
+  const authenticate = createAuthenticator(authOptionsOf(config));
   const viewTokens = createViewTokens(config.JWT_SECRET, config.VIEW_TOKEN_TTL_SECONDS * 1000);
   const pollCache = createPollCache({ db, subscriber, keys, ttlMs: config.POLL_CACHE_MS, staleMs: config.POLL_CACHE_STALE_MS });
   const batcher = createVoteBatcher(voteQueues, {
@@ -162,8 +166,23 @@ export async function startApi(config: Config, log: Logger, port = config.PORT):
       ['/api/v1/polls', resultsRouter({ results })],
       ['/api/v1/captcha', captchaRouter({ captcha })],
       ['/api/v1/admin', moderationRouter({ moderation })],
+      ['/api/v1/polls', pollModerationRouter({ moderation })],
+      ['/api/v1/polls', myVoteRouter({ db })],
+      ...(devSignInEnabled(config) ? [['/api/v1/dev', devRouter({ secret: config.JWT_SECRET })] as [string, ReturnType<typeof devRouter>]] : []),
       ...(board ? [[ADMIN_BOARD_PATH, board] as [string, typeof board]] : []),
-      ['/', pagesRouter({ publicRealtimeUrl: config.PUBLIC_REALTIME_URL, realtimePort: config.REALTIME_PORT })],
+      [
+        '/',
+        pagesRouter({
+          publicRealtimeUrl: config.PUBLIC_REALTIME_URL,
+          signIn: {
+            dev: devSignInEnabled(config),
+            ...(config.OIDC_CLIENT_ID && config.JWT_ISSUER
+              ? { oidc: { issuer: config.JWT_ISSUER, clientId: config.OIDC_CLIENT_ID, scope: config.OIDC_SCOPE, resource: config.JWT_AUDIENCE } }
+              : {}),
+          },
+          embedOriginsOf: (pollId, key) => polls.embedOrigins(pollId, key),
+        }),
+      ],
     ],
   });
   const voteRoute = createVoteRoute({
@@ -196,6 +215,10 @@ export async function startApi(config: Config, log: Logger, port = config.PORT):
   const dispatch = (req: http.IncomingMessage, res: http.ServerResponse) => {
     if (!voteRoute(req, res)) app(req, res);
   };
+  if (devSignInEnabled(config) && config.NODE_ENV === 'production') {
+    log.warn('DEV_SIGN_IN is on in production: anyone who reaches POST /api/v1/dev/token can sign in as any user, admins included');
+  }
+  const realtimeProxy = createRealtimeProxy({ upstreams: realtimeUpstreams(config), trust: app.get('trust proxy fn'), log });
   const server = http.createServer((req, res) => {
     // Keep-alive clients would otherwise keep a closing server busy forever.
     if (closing) res.setHeader('Connection', 'close');
@@ -212,6 +235,10 @@ export async function startApi(config: Config, log: Logger, port = config.PORT):
     dispatch(req, res);
   });
   server.keepAliveTimeout = 65_000;
+  server.on('upgrade', (req, socket, head) => {
+    if (closing) return socket.end('HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
+    realtimeProxy.onUpgrade(req, socket as Socket, head);
+  });
   await new Promise<void>((resolve) => server.listen(port, resolve));
   const url = `http://localhost:${(server.address() as AddressInfo).port}`;
 
@@ -222,6 +249,7 @@ export async function startApi(config: Config, log: Logger, port = config.PORT):
       // Stop taking requests, let in-flight ones finish, then flush accepted votes into the queue.
       // Connections that go idle after their last answer are swept too (close() only closes those idle now).
       closing = true;
+      realtimeProxy.closeAll();
       await new Promise<void>((resolve) => {
         const sweep = setInterval(() => server.closeIdleConnections(), 100);
         server.close(() => {

@@ -5,7 +5,7 @@ import { sql } from 'kysely';
 import proxyaddr from 'proxy-addr';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { clientIp, parseId, trustProxySetting } from '../api/http.js';
-import { createAuthenticator, createTokenVerifier } from '../api/auth.js';
+import { authOptionsOf, createAuthenticator, createTokenVerifier } from '../api/auth.js';
 import { createDb } from '../db/client.js';
 import type { Config } from '../shared/config.js';
 import type { Logger } from '../shared/logger.js';
@@ -37,6 +37,8 @@ const MAX_TIMER_MS = 2 ** 31 - 1;
 interface Connection extends Watcher {
   pollId: number;
   viewer: Viewer;
+  /** Asked with `hidden=wait`: while results are hidden, hold the socket and reveal them at close. */
+  waitHidden: boolean;
   alive: boolean;
   pingedAt: number;
 }
@@ -49,8 +51,9 @@ export async function startRealtime(config: Config, log: Logger, port = config.R
   // One subscriber connection for the whole process, subscribed per watched poll.
   const subscriber = createRedis(redisTargetOf(config), { name: subscriberName, shardedSubscriber: true });
   const access = createAccessFacts(db, config.POLL_CACHE_MS);
-  const authenticate = createAuthenticator(config.JWT_SECRET);
-  const verifyToken = createTokenVerifier(config.JWT_SECRET);
+  const authenticate = createAuthenticator(authOptionsOf(config));
+  // One key set cache for both ways a token arrives.
+  const verifyToken = createTokenVerifier(authenticate);
   const trust = compileTrust(trustProxySetting(config.TRUST_PROXY));
   // The API's rule (own pages, CORS_ORIGINS, the poll's embed origins) plus WS_ALLOWED_ORIGINS.
   const corsOrigins = parseOriginList(config.CORS_ORIGINS);
@@ -148,8 +151,22 @@ export async function startRealtime(config: Config, log: Logger, port = config.R
     const facts = await access.get(pollId);
     for (const c of watchers) {
       const refusal = refusalFor(facts, c.viewer);
-      if (refusal) c.ws.close(refusal.code, refusal.reason);
+      if (refusal?.reason === 'RESULTS_HIDDEN' && c.waitHidden) {
+        if (!c.withheld) withhold(c);
+      } else if (refusal) c.ws.close(refusal.code, refusal.reason);
+      else if (c.withheld) {
+        // Closed, or shown before close after all: the results it waited for, now.
+        c.withheld = false;
+        c.sent = null;
+        feeds.deliverNow(pollId, c);
+      }
     }
+  }
+
+  /** Holds a watcher of hidden results: it is told so, and gets nothing until the final state. */
+  function withhold(c: Connection): void {
+    c.withheld = true;
+    if (c.ws.readyState === c.ws.OPEN) c.ws.send(JSON.stringify({ type: 'hidden', poll_id: c.pollId, reason: 'RESULTS_HIDDEN' }));
   }
 
   // One wait for the subscriber shared by every connection that arrives while it reconnects.
@@ -171,7 +188,10 @@ export async function startRealtime(config: Config, log: Logger, port = config.R
   }
 
   /** Decides a watch request before any data flows: a Viewer and poll, the close code, or an HTTP refusal of the upgrade. */
-  async function admit(req: http.IncomingMessage, embedOrigin: string | null): Promise<{ pollId: number; viewer: Viewer; expiresAt?: number } | Refusal | { status: 403 }> {
+  async function admit(
+    req: http.IncomingMessage,
+    embedOrigin: string | null,
+  ): Promise<{ pollId: number; viewer: Viewer; expiresAt?: number; waitHidden: boolean; withheld: boolean } | Refusal | { status: 403 }> {
     const params = new URL(req.url ?? '/', 'http://gateway').searchParams;
     const pollId = parseId(params.get('poll_id') ?? undefined);
     if (pollId === null) return embedOrigin === null ? { code: 4404, reason: 'POLL_NOT_FOUND' } : { status: 403 };
@@ -190,10 +210,13 @@ export async function startRealtime(config: Config, log: Logger, port = config.R
     if (embedOrigin !== null && (!facts || refusal?.code === 4404 || !isOriginAllowed(embedOrigin, hostOf(req), allowedOrigins, facts.embed_origins, { anyPort: true }))) {
       return { status: 403 };
     }
-    if (refusal) return refusal;
+    // Opt-in, so clients written against 4403 RESULTS_HIDDEN keep getting it.
+    const waitHidden = params.get('hidden') === 'wait';
+    const withheld = refusal?.reason === 'RESULTS_HIDDEN' && waitHidden;
+    if (refusal && !withheld) return refusal;
     // Without the subscriber no snapshot would come and no update follow: say so rather than hang.
     if (!(await subscriberReady())) return { code: 1011, reason: 'UNAVAILABLE' };
-    return { pollId, viewer, expiresAt: caller?.expiresAt };
+    return { pollId, viewer, expiresAt: caller?.expiresAt, waitHidden, withheld };
   }
 
   /** The host the browser connected to: a trusted proxy's X-Forwarded-Host, else Host. */
@@ -252,15 +275,16 @@ export async function startRealtime(config: Config, log: Logger, port = config.R
         ws.close(admission.code, admission.reason);
         return;
       }
-      watch(ws, admission.pollId, admission.viewer, admission.expiresAt);
+      watch(ws, admission);
     });
   }
 
-  function watch(ws: WebSocket, pollId: number, viewer: Viewer, expiresAt: number | undefined): void {
+  function watch(ws: WebSocket, { pollId, viewer, expiresAt, waitHidden, withheld }: { pollId: number; viewer: Viewer; expiresAt?: number; waitHidden: boolean; withheld: boolean }): void {
     // A random phase spreads the pings of a crowd that connected at once over the whole interval.
     const pingedAt = Date.now() - Math.random() * config.WS_PING_INTERVAL_MS;
-    const conn: Connection = { ws, pollId, viewer, sent: null, sentAt: 0, skips: 0, alive: true, pingedAt };
+    const conn: Connection = { ws, pollId, viewer, waitHidden, sent: null, sentAt: 0, skips: 0, alive: true, pingedAt };
     connections.add(conn);
+    if (withheld) withhold(conn);
     ws.on('pong', () => (conn.alive = true));
     ws.on('error', () => {});
     // A signed-in watch lasts as long as its token: the client reconnects with a fresh one.

@@ -26,6 +26,8 @@ export interface Watcher {
   sent: Buffer | null;
   sentAt: number;
   skips: number;
+  /** Results hidden until close: this watcher gets only the final state (the reveal), nothing before. */
+  withheld?: boolean;
 }
 
 interface Feed {
@@ -107,7 +109,7 @@ export function createPollFeeds({ db, subscriber, keys, onSent, onSlowConsumerDr
     feed.bytes ??= Buffer.from(feed.json);
     let sent = 0;
     for (const w of feed.watchers) {
-      if (w.sent === feed.bytes) continue;
+      if (w.sent === feed.bytes || (w.withheld && !feed.final)) continue;
       const now = Date.now();
       if (now - w.sentAt < PUSH_INTERVAL_MS) {
         // Everyone behind this one was sent to later still: sleep until this one is due.
@@ -196,7 +198,13 @@ export function createPollFeeds({ db, subscriber, keys, onSent, onSlowConsumerDr
       await feed.loaded.catch((err) => {
         if (feed.json === null) throw err;
       });
-      if (feed.watchers.has(w) && w.sent === null && deliver(feed, w, Date.now())) onSent(1);
+      if (feed.watchers.has(w) && w.sent === null && !(w.withheld && !feed.final) && deliver(feed, w, Date.now())) onSent(1);
+    },
+
+    /** Sends a watcher the current state now (its results were just revealed to it). */
+    deliverNow(pollId: number, w: Watcher): void {
+      const feed = feeds.get(pollId);
+      if (feed?.watchers.has(w) && deliver(feed, w, Date.now())) onSent(1);
     },
 
     /** Removes a watcher; the poll's subscription ends FEED_LINGER_MS after the last one left, unless another came. */

@@ -94,6 +94,30 @@ const schema = z.object({
   // How long the gateway keeps a poll's feed (subscription and latest results) after its last
   // watcher left: reconnecting clients cost no reload of the poll's results.
   WS_FEED_LINGER_MS: int(30_000),
+  // Tokens of the host platform's identity provider (RS256 / ES256), verified beside HS256:
+  // its key set, and the `iss` and `aud` its tokens must carry. Unset = HS256 tokens only.
+  JWT_JWKS_URL: z
+    .string()
+    .optional()
+    .refine((u) => !u || (URL.canParse(u) && /^https?:$/.test(new URL(u).protocol)), 'must be empty or an http(s) URL'),
+  JWT_ISSUER: z.string().optional(),
+  JWT_AUDIENCE: z.string().optional(),
+  // How far in the future a token's `iat` may lie before it is refused.
+  JWT_CLOCK_SKEW_SECONDS: int(60),
+  // The pages sign in through that provider (authorization code + PKCE, a public client) when set;
+  // its discovery document is read from JWT_ISSUER, and JWT_AUDIENCE is asked for as `resource`.
+  OIDC_CLIENT_ID: z.string().optional(),
+  OIDC_SCOPE: z.string().default('openid'),
+  // The pages' "development sign-in" (any user id, org, admin: POST /api/v1/dev/token). Unset = on
+  // unless NODE_ENV is production. Never on for a service others can reach.
+  DEV_SIGN_IN: z.enum(['true', 'false']).optional(),
+  // Gateway(s) the API forwards /ws upgrades to (comma-separated http:// URLs, one picked per
+  // connection), so the pages reach live results on their own origin. Unset = this host's
+  // REALTIME_PORT; empty = no forwarding.
+  REALTIME_UPSTREAM_URL: z
+    .string()
+    .optional()
+    .refine((v) => !v || v.split(',').every((u) => URL.canParse(u.trim()) && /^(http|ws)s?:$/.test(new URL(u.trim()).protocol)), 'must be comma-separated http:// or ws:// URLs'),
 });
 
 export type Config = Readonly<Omit<z.infer<typeof schema>, 'VOTE_PARTITIONS'> & { VOTE_PARTITIONS: number }>;
@@ -108,4 +132,15 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   }
   const partitions = parsed.data.VOTE_PARTITIONS ?? (parsed.data.REDIS_CLUSTER_NODES ? 12 : 1);
   return Object.freeze({ ...parsed.data, VOTE_PARTITIONS: partitions });
+}
+
+/** Whether the pages offer the development sign-in (and POST /api/v1/dev/token exists). */
+export function devSignInEnabled(config: Pick<Config, 'DEV_SIGN_IN' | 'NODE_ENV'>): boolean {
+  return config.DEV_SIGN_IN === undefined ? config.NODE_ENV !== 'production' : config.DEV_SIGN_IN === 'true';
+}
+
+/** The gateways the API forwards /ws to: REALTIME_UPSTREAM_URL, by default this host's gateway. */
+export function realtimeUpstreams(config: Pick<Config, 'REALTIME_UPSTREAM_URL' | 'REALTIME_PORT'>): URL[] {
+  const raw = config.REALTIME_UPSTREAM_URL ?? `http://127.0.0.1:${config.REALTIME_PORT}`;
+  return raw.split(',').map((u) => u.trim()).filter(Boolean).map((u) => new URL(u));
 }

@@ -22,6 +22,30 @@ async function appendOnly(client: Redis): Promise<boolean | null> {
 }
 
 /**
+ * What to do about an unreachable server. docker-compose.yml publishes neither PostgreSQL nor
+ * Redis on the host, so `docker compose up -d postgres` would not help a process outside it;
+ * inside compose, the services are named `postgres` and `redis`.
+ */
+export function startHint(kind: 'PostgreSQL' | 'Redis', url: string): string {
+  const service = kind === 'PostgreSQL' ? 'postgres' : 'redis';
+  const setting = kind === 'PostgreSQL' ? 'DATABASE_URL' : 'REDIS_URL';
+  let host = '';
+  try {
+    host = new URL(url).hostname;
+  } catch {
+    // described by the URL itself
+  }
+  if (host === service) {
+    return `Start ${kind}: under docker compose this is the \`${service}\` service (\`docker compose ps ${service}\`, \`docker compose logs ${service}\`).`;
+  }
+  return (
+    `Start ${kind} there or set ${setting}` +
+    (kind === 'PostgreSQL' ? ' (e.g. postgres://user:password@host:5432/polls)' : ' (e.g. redis://host:6379)') +
+    `. The compose file's ${kind} is reachable only inside compose: \`docker compose up --build\` runs the whole stack with it.`
+  );
+}
+
+/**
  * Checks PostgreSQL and Redis once at startup and exits with one clear line (which URL,
  * what to start) instead of a stack trace when one is unreachable; warns loudly when Redis may
  * lose queued votes (an eviction policy, or no append-only file).
@@ -39,10 +63,7 @@ export async function ensureBackingServices(
     try {
       await client.connect();
     } catch (err) {
-      problems.push(
-        `cannot reach PostgreSQL at ${redact(databaseUrl)} (${(err as Error).message}). ` +
-          'Start PostgreSQL (e.g. `docker compose up -d postgres`) or set DATABASE_URL.',
-      );
+      problems.push(`cannot reach PostgreSQL at ${redact(databaseUrl)} (${(err as Error).message}). ${startHint('PostgreSQL', databaseUrl)}`);
     } finally {
       await client.end().catch(() => {});
     }
@@ -66,10 +87,7 @@ export async function ensureBackingServices(
         );
       }
     } catch (err) {
-      problems.push(
-        `cannot reach Redis at ${redact(redisUrl)} (${(lastError ?? (err as Error)).message}). ` +
-          'Start Redis (e.g. `docker compose up -d redis`) or set REDIS_URL.',
-      );
+      problems.push(`cannot reach Redis at ${redact(redisUrl)} (${(lastError ?? (err as Error)).message}). ${startHint('Redis', redisUrl)}`);
     } finally {
       client.disconnect();
     }

@@ -87,6 +87,7 @@ it('streams 100,000 votes in many chunks with bounded memory, and they parse bac
         selected_options: String(options[i % 3]),
         ranking: '',
         ratings: '',
+        choice_texts: ['vim', 'emacs', 'nano'][i % 3],
         response_ms: String(i % 5000),
         change_count: '0',
         created_at: new Date(START + i * 1000).toISOString(),
@@ -135,10 +136,11 @@ it('an anonymous poll exports ballots without voter identity and with coarse tim
   const [header, ...records] = await new Promise<string[][]>((resolve, reject) =>
     parse(res.body, (err, out: string[][]) => (err ? reject(err) : resolve(out))),
   );
-  expect(header).toEqual(['status', 'flag_reasons', 'selected_options', 'ranking', 'ratings', 'response_ms', 'change_count', 'created_at', 'accepted_at']);
+  expect(header).toEqual(['status', 'flag_reasons', 'selected_options', 'ranking', 'ratings', 'choice_texts', 'response_ms', 'change_count', 'created_at', 'accepted_at']);
   expect(records).toHaveLength(1);
   expect(records[0].slice(0, 3)).toEqual(['VALID', '', String(optionId)]);
-  expect(records[0][8]).toMatch(/T\d\d:00:00\.000Z$/);
+  expect(records[0][5]).toBe('emacs');
+  expect(records[0][9]).toMatch(/T\d\d:00:00\.000Z$/);
   // The vote id is a UUIDv7: it would carry the vote's millisecond.
   expect(res.body).not.toContain(vote.body.vote_id);
   expect(res.body).not.toContain('4242');

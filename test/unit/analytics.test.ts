@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { countryOfIp, deviceClassOf } from '../../src/domain/analytics-classify.js';
-import { csvColumns, csvRecord, type ExportedVote } from '../../src/domain/analytics-csv.js';
+import { choiceTexts, csvColumns, csvRecord, type ExportedVote } from '../../src/domain/analytics-csv.js';
 import { completionRate, countryCodeOf, hourlySeries, lastHourSeries, secondsOf, sumBy } from '../../src/domain/analytics.js';
 
 describe('analytics rules', () => {
@@ -93,13 +93,20 @@ describe('vote export records', () => {
   it('carries who voted only on polls that are not anonymous', () => {
     expect(csvColumns(false)).toContain('voter_id');
     expect(csvColumns(true)).not.toEqual(expect.arrayContaining(['voter_id', 'voter_fingerprint', 'ip_address', 'user_agent', 'country']));
-    const open = csvRecord(vote, false);
+    const open = csvRecord(vote, false, new Map([[12, 'vim'], [13, 'emacs']]));
     expect(open).toHaveLength(csvColumns(false).length);
-    expect(open).toEqual([vote.vote_id, 'VALID', '', '12;14', '', '12:5;13:2', 1500, 1, '2026-11-28T10:17:42.123Z', '2026-11-28T10:59:01.000Z', 42, null, '203.0.113.9', 'curl/8', null]);
+    expect(open).toEqual([vote.vote_id, 'VALID', '', '12;14', '', '12:5;13:2', 'vim: 5; emacs: 2', 1500, 1, '2026-11-28T10:17:42.123Z', '2026-11-28T10:59:01.000Z', 42, null, '203.0.113.9', 'curl/8', null]);
     const hidden = csvRecord(vote, true);
     expect(hidden).toHaveLength(csvColumns(true).length);
     expect(hidden.slice(-2)).toEqual(['2026-11-28T10:00:00.000Z', '2026-11-28T10:00:00.000Z']);
     expect(hidden).not.toContain(42);
     expect(hidden).not.toContain(vote.vote_id);
+  });
+
+  it('spells ballots in option texts (an option gone from the poll as its id)', () => {
+    const texts = new Map([[12, 'vim'], [14, 'nano']]);
+    expect(choiceTexts({ selected_options: [12, 14], rank_order: null, ratings: null }, texts)).toBe('vim; nano');
+    expect(choiceTexts({ selected_options: [14, 12, 99], rank_order: [14, 12, 99], ratings: null }, texts)).toBe('1. nano; 2. vim; 3. #99');
+    expect(choiceTexts({ selected_options: [12], rank_order: null, ratings: { '12': 4 } }, texts)).toBe('vim: 4');
   });
 });

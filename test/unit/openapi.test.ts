@@ -9,6 +9,9 @@ import { z } from 'zod';
 import { zodToValidationError } from '../../src/api/http.js';
 import { createPollSchema, listPollsSchema, patchPollSchema } from '../../src/api/routes/polls.schema.js';
 import { flaggedVotesSchema, reviewSchema } from '../../src/api/routes/moderation.js';
+import { bulkReviewSchema, pollFlaggedVotesSchema } from '../../src/api/routes/poll-moderation.js';
+import { devTokenSchema } from '../../src/api/routes/dev.js';
+import { myVoteSchema } from '../../src/api/routes/my-vote.js';
 import { voteBodySchema } from '../../src/api/routes/votes.js';
 import { toAnalyticsResponse } from '../../src/api/services/analytics.js';
 import { createCaptcha } from '../../src/api/services/captcha.js';
@@ -373,6 +376,8 @@ describe('openapi.yaml', () => {
       ['PATCH /api/v1/polls/{id} body', requestBodySchema('/api/v1/polls/{id}', 'patch'), patchPollSchema, {}],
       ['POST /api/v1/polls/{id}/votes body', requestBodySchema('/api/v1/polls/{id}/votes', 'post'), voteBodySchema, {}],
       ['POST /api/v1/admin/votes/{vote_id}/review body', requestBodySchema('/api/v1/admin/votes/{vote_id}/review', 'post'), reviewSchema, { decision: 'VALID' }],
+      ['POST /api/v1/polls/{id}/flagged-votes/review body', requestBodySchema('/api/v1/polls/{id}/flagged-votes/review', 'post'), bulkReviewSchema, { decision: 'VALID', prefix: '10.0.0.0/8' }],
+      ['POST /api/v1/dev/token body', requestBodySchema('/api/v1/dev/token', 'post'), devTokenSchema, { sub: 1 }],
     ];
     for (const [name, documented, zodSchema, minimal] of cases) {
       expect(norm(documented), name).toEqual(norm(zodInput(zodSchema)));
@@ -383,6 +388,8 @@ describe('openapi.yaml', () => {
     const queries: Array<[string, S, z.ZodType]> = [
       ['GET /api/v1/polls query', querySchema('/api/v1/polls', 'get'), listPollsSchema],
       ['GET /api/v1/admin/flagged-votes query', querySchema('/api/v1/admin/flagged-votes', 'get'), flaggedVotesSchema],
+      ['GET /api/v1/polls/{id}/flagged-votes query', querySchema('/api/v1/polls/{id}/flagged-votes', 'get'), pollFlaggedVotesSchema],
+      ['GET /api/v1/polls/{id}/my-vote query', querySchema('/api/v1/polls/{id}/my-vote', 'get'), myVoteSchema],
     ];
     for (const [name, documented, zodSchema] of queries) {
       const { additionalProperties, ...fromZod } = norm(zodInput(zodSchema));

@@ -1,8 +1,8 @@
 import type { Queue } from 'bullmq';
 import type { Kysely } from 'kysely';
 import { findAnalytics, streamVotesForExport } from '../../db/analytics.js';
-import { findPoll } from '../../db/polls.js';
-import type { DB, PollRow } from '../../db/schema.js';
+import { findPoll, type PollWithOptions } from '../../db/polls.js';
+import type { DB } from '../../db/schema.js';
 import { csvColumns, csvRecord } from '../../domain/analytics-csv.js';
 import { DEVICE_CLASSES } from '../../domain/analytics.js';
 import { assertCanReadPoll, isPollManager } from '../../domain/poll-access.js';
@@ -62,7 +62,7 @@ export function createAnalyticsService(deps: {
 }) {
   const { db, exportDb, polls, redis, keys, rollups, log } = deps;
 
-  async function loadManaged(pollId: number, caller: Principal | null, key: string | undefined): Promise<PollRow> {
+  async function loadManaged(pollId: number, caller: Principal | null, key: string | undefined): Promise<PollWithOptions> {
     if (!caller) throw authRequired();
     const found = await findPoll(db, pollId);
     if (!found) throw pollNotFound();
@@ -71,7 +71,7 @@ export function createAnalyticsService(deps: {
       assertCanReadPoll({ ...found.poll, show_results_before_close: found.poll.settings.show_results_before_close }, caller, key);
       throw forbidden('Only the poll creator or an admin may see this');
     }
-    return found.poll;
+    return found;
   }
 
   return {
@@ -91,12 +91,13 @@ export function createAnalyticsService(deps: {
      * A caller already running EXPORTS_PER_CALLER exports gets 429.
      */
     async exportVotes(pollId: number, caller: Principal | null, key: string | undefined) {
-      const poll = await loadManaged(pollId, caller, key);
+      const { poll, options } = await loadManaged(pollId, caller, key);
       const release = deps.exportSlots ? await deps.exportSlots.acquire(caller!.userId) : () => {};
       if (!release) throw rateLimited(EXPORT_RETRY_SECONDS);
       const anonymous = poll.is_anonymous;
+      const texts = new Map(options.map((o) => [o.option_id, o.text]));
       async function* records() {
-        for await (const vote of streamVotesForExport(exportDb, pollId, anonymous)) yield csvRecord(vote, anonymous);
+        for await (const vote of streamVotesForExport(exportDb, pollId, anonymous)) yield csvRecord(vote, anonymous, texts);
       }
       return { filename: `poll-${pollId}-votes.csv`, columns: csvColumns(anonymous), records: records(), release };
     },

@@ -1,7 +1,11 @@
 import type { Kysely } from 'kysely';
-import { listFlaggedVotes, reviewVote } from '../../db/moderation.js';
-import type { DB, VoteStatus } from '../../db/schema.js';
-import { notFound, validationError } from '../../shared/errors.js';
+import { countSuspicious, listFlaggedVotes, listPollReviewQueue, reviewQueuePrefixes, reviewVote, reviewVotes } from '../../db/moderation.js';
+import { findPoll } from '../../db/polls.js';
+import type { ResultsState } from '../../db/results.js';
+import type { DB, PollRow, VoteStatus } from '../../db/schema.js';
+import { assertCanReadPoll, isPollManager } from '../../domain/poll-access.js';
+import { authRequired, forbidden, notFound, pollNotFound, validationError } from '../../shared/errors.js';
+import type { Principal } from '../auth.js';
 import { publishPollUpdates } from '../../shared/poll-updates.js';
 import type { RedisClient } from '../../shared/redis.js';
 import type { RedisKeys } from '../../shared/redis-keys.js';
@@ -34,6 +38,9 @@ function decodeCursor(raw: string): { created_at: string; vote_id: string } {
   throw validationError('cursor: not a cursor from this API', { field: 'cursor' });
 }
 
+// Votes one bulk review decides at most (one transaction); `remaining` says when to ask again.
+const BULK_LIMIT = 10_000;
+
 /** The human review queue: flagged votes in, decisions (never deletions) out. */
 export function createModerationService({ db, publisher, keys, onReviewed, onCountsChanged }: {
   db: Kysely<DB>;
@@ -43,7 +50,86 @@ export function createModerationService({ db, publisher, keys, onReviewed, onCou
   /** Polls whose counts a decision moved (analytics rollups follow them). */
   onCountsChanged?: (pollIds: number[]) => void;
 }) {
+  /** The poll, when the caller moderates it: its creator or an admin. */
+  async function loadModerated(pollId: number, caller: Principal | null, key: string | undefined): Promise<PollRow> {
+    if (!caller) throw authRequired();
+    const found = await findPoll(db, pollId);
+    if (!found) throw pollNotFound();
+    if (!isPollManager(found.poll, caller)) {
+      // A caller who cannot even read the poll must not learn it exists.
+      assertCanReadPoll({ ...found.poll, show_results_before_close: found.poll.settings.show_results_before_close }, caller, key);
+      throw forbidden('Only the poll creator or an admin may review its votes');
+    }
+    return found.poll;
+  }
+
+  /** After a decision committed: analytics follow the polls whose counts moved, and watchers see them. */
+  async function published(states: Map<number, ResultsState>) {
+    if (!states.size) return;
+    onCountsChanged?.([...states.keys()]);
+    await publishPollUpdates(publisher, keys, states.values()).catch(() => {});
+  }
+
   return {
+    /**
+     * One poll's review queue for its creator (or an admin): each vote's ballot, reasons, address
+     * prefix and time, plus the prefixes the queue comes from. Never a full address; on anonymous
+     * polls no User-Agent either and times cut to the minute, so the creator still cannot tell who voted.
+     */
+    async listForPoll(pollId: number, caller: Principal | null, key: string | undefined, q: { status: VoteStatus; prefix?: string; limit: number; cursor?: string }) {
+      const poll = await loadModerated(pollId, caller, key);
+      const [rows, prefixes, pending] = await Promise.all([
+        listPollReviewQueue(db, { pollId, status: q.status, prefix: q.prefix, after: q.cursor ? decodeCursor(q.cursor) : undefined, limit: q.limit + 1 }),
+        reviewQueuePrefixes(db, pollId),
+        countSuspicious(db, pollId),
+      ]);
+      const page = rows.slice(0, q.limit);
+      const last = page[page.length - 1];
+      const minute = (d: Date) => new Date(Math.floor(d.getTime() / 60_000) * 60_000);
+      return {
+        poll_id: pollId,
+        pending_review: pending,
+        prefixes,
+        items: page.map((v) => ({
+          vote_id: v.vote_id,
+          status: v.status,
+          reasons: v.reasons,
+          options: v.selected_options,
+          ranking: v.rank_order,
+          ratings: v.ratings,
+          ip_prefix: v.ip_prefix,
+          user_agent: poll.is_anonymous ? null : v.user_agent,
+          created_at: (poll.is_anonymous ? minute(v.created_at) : v.created_at).toISOString(),
+        })),
+        next_cursor: rows.length > q.limit ? encodeCursor({ created_at: last.cursor_at, vote_id: last.vote_id }) : null,
+      };
+    },
+
+    /** Decides votes of one poll in one go: the given ids, or every waiting vote of an address prefix. */
+    async reviewForPoll(
+      pollId: number,
+      caller: Principal | null,
+      key: string | undefined,
+      body: { decision: 'VALID' | 'REJECTED'; note?: string; vote_ids?: string[]; prefix?: string },
+    ) {
+      await loadModerated(pollId, caller, key);
+      const target = body.prefix !== undefined ? { prefix: body.prefix, limit: BULK_LIMIT } : { voteIds: body.vote_ids ?? [] };
+      const { outcomes, states } = await reviewVotes(db, pollId, target, body.decision, caller!.userId, body.note ?? null);
+      for (const o of outcomes) onReviewed?.(o.status);
+      await published(states);
+      const found = new Set(outcomes.map((o) => o.vote_id));
+      return {
+        poll_id: pollId,
+        decision: body.decision,
+        reviewed: outcomes.length,
+        changed: outcomes.filter((o) => o.changed).length,
+        not_found: (body.vote_ids ?? []).filter((id) => !found.has(id)),
+        // A prefix bigger than one batch is finished by asking again.
+        remaining: body.prefix !== undefined ? await countSuspicious(db, pollId, body.prefix) : 0,
+        pending_review: states.get(pollId)?.pending_review ?? (await countSuspicious(db, pollId)),
+      };
+    },
+
     async list(q: { poll_id?: number; status: VoteStatus; limit: number; cursor?: string }) {
       const rows = await listFlaggedVotes(db, {
         pollId: q.poll_id,
@@ -63,10 +149,7 @@ export function createModerationService({ db, publisher, keys, onReviewed, onCou
       const result = await reviewVote(db, voteId, decision, reviewerId, note);
       if (!result) throw notFound('No such vote');
       onReviewed?.(decision);
-      if (result.states.size) {
-        onCountsChanged?.([...result.states.keys()]);
-        await publishPollUpdates(publisher, keys, result.states.values()).catch(() => {});
-      }
+      await published(result.states);
       return { ...result.outcome, decided_by: reviewerId, note };
     },
   };

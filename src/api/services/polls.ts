@@ -24,7 +24,7 @@ export function toPollResponse({ poll, options }: PollWithOptions, caller: Princ
     visibility: poll.visibility,
     start_time: poll.start_time?.toISOString() ?? null,
     end_time: poll.end_time?.toISOString() ?? null,
-    settings: poll.settings,
+    settings: { ...poll.settings, embed_origins: poll.settings.embed_origins ?? [] },
     created_at: poll.created_at.toISOString(),
     options: options.map((o) => ({ option_id: o.option_id, text: o.text, image_url: o.image_url, display_order: o.display_order })),
     ...(poll.poll_type === 'RANKED' ? { tiebreak_seed_hash: tiebreakSeedHash(poll.tiebreak_seed) } : {}),
@@ -141,6 +141,22 @@ export function createPollService(deps: PollChangeDeps & { db: Kysely<DB>; parti
       return found;
     },
 
+    /**
+     * The origins that may frame a poll's embed: its `settings.embed_origins`, when the poll can be
+     * shown there (not a draft; a PRIVATE poll only with its key). Null otherwise, so that the
+     * answer says nothing about polls the asker could not read.
+     */
+    async embedOrigins(pollId: number, key: string | undefined): Promise<string[] | null> {
+      const found = await findPoll(db, pollId);
+      if (!found || found.poll.status === 'DRAFT') return null;
+      try {
+        assertCanReadPoll({ ...accessFacts(found), visibility: found.poll.visibility === 'ORGANIZATION' ? 'PUBLIC' : found.poll.visibility }, null, key);
+      } catch {
+        return null;
+      }
+      return found.poll.settings.embed_origins ?? [];
+    },
+
     async list(caller: Principal | null, q: { status?: 'DRAFT' | 'ACTIVE' | 'CLOSED'; limit: number; cursor?: string; creator?: 'me' }) {
       if (q.creator === 'me' && !caller) throw authRequired();
       const rows = await listPolls(db, {
@@ -165,16 +181,21 @@ export function createPollService(deps: PollChangeDeps & { db: Kysely<DB>; parti
         if (!locked || locked.poll.status !== poll.status) throw new AppError(409, 'CONFLICT', 'The poll changed meanwhile; try again');
         if (poll.status === 'ACTIVE') {
           const { end_time, settings, ...rest } = body;
-          const otherSetting = Object.keys(settings ?? {}).find((k) => k !== 'show_results_before_close');
+          // Embedding sites come and go while a poll runs: they change who may frame it, not the ballot.
+          const otherSetting = Object.keys(settings ?? {}).find((k) => k !== 'show_results_before_close' && k !== 'embed_origins');
           const other = Object.keys(rest)[0] ?? (otherSetting && `settings.${otherSetting}`);
           if (other) throw validationError(`${other} cannot be changed once the poll is ACTIVE`, { field: other });
           if (end_time !== undefined) {
             checkEndInFuture(end_time);
             checkShape(locked.poll.poll_type, locked.options.length, locked.poll.start_time, end_time);
           }
-          const nextSettings = settings?.show_results_before_close === undefined
+          const nextSettings = settings?.show_results_before_close === undefined && settings?.embed_origins === undefined
             ? undefined
-            : { ...locked.poll.settings, show_results_before_close: settings.show_results_before_close };
+            : {
+                ...locked.poll.settings,
+                ...(settings.show_results_before_close !== undefined && { show_results_before_close: settings.show_results_before_close }),
+                ...(settings.embed_origins !== undefined && { embed_origins: embedOriginsOf(settings.embed_origins) }),
+              };
           const row = await updatePoll(trx, pollId, { end_time, settings: nextSettings });
           if (end_time !== undefined) await scheduleCloseOf(row);
           return { poll: row, options: locked.options };
