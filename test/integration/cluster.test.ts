@@ -133,6 +133,11 @@ describe('on a Redis Cluster', () => {
     const changes = await inParallel(N / 2, 32, async (i) => (await vote(i + 1, single.poll_id, { options: [ids(single)[(i + 1) % 4]] }, ip(i))).body);
     expect(changes.every((c) => c.status === 'accepted' && c.changed)).toBe(true);
 
+    // The totals do not move with a change: wait for the changes themselves.
+    await eventually(async () => {
+      const { rows } = await sql<{ n: number }>`SELECT coalesce(sum(change_count), 0)::int AS n FROM votes WHERE poll_id = ${single.poll_id}`.execute(db);
+      return rows[0].n === N / 2;
+    }, 30_000, 'the changes counted');
     for (const poll of [single, multiple, ranked, rating]) {
       await eventually(async () => (await stored(poll.poll_id)) === N, 30_000, `poll ${poll.poll_id} counted`);
       const c = await countersAndRecount(db, poll.poll_id);
