@@ -6,6 +6,7 @@ import { createDb } from './db/client.js';
 import { createDatabaseIfMissing, migrateToLatest } from './db/migrate.js';
 import { loadConfig } from './shared/config.js';
 import { ensureBackingServices } from './shared/startup.js';
+import { redisTargetOf } from './shared/redis.js';
 
 /**
  * `npm start`: one command for a newcomer. Creates and migrates the database, then runs the
@@ -13,7 +14,7 @@ import { ensureBackingServices } from './shared/startup.js';
  */
 const here = path.dirname(fileURLToPath(import.meta.url));
 const config = loadConfig();
-await ensureBackingServices('start', { databaseUrl: config.DATABASE_URL, redisUrl: config.REDIS_URL });
+await ensureBackingServices('start', { databaseUrl: config.DATABASE_URL, redis: redisTargetOf(config) });
 if (await createDatabaseIfMissing(config.DATABASE_URL)) console.log('[start] created the database');
 const db = createDb(config.DATABASE_URL, 1);
 const applied = await migrateToLatest(db);

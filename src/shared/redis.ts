@@ -1,5 +1,11 @@
 import calculateSlot from 'cluster-key-slot';
-import { Cluster, Redis, type ClusterNode, type RedisOptions } from 'ioredis';
+import { Cluster, Redis, type RedisOptions } from 'ioredis';
+
+/** One seed of a cluster. */
+export interface ClusterSeed {
+  host: string;
+  port: number;
+}
 
 /** A client of one Redis server or of a Redis Cluster: every process talks to Redis through one of these. */
 export type RedisClient = Redis | Cluster;
@@ -7,11 +13,11 @@ export type RedisClient = Redis | Cluster;
 /** Where Redis is: one server, or the seeds of a cluster (REDIS_CLUSTER_NODES wins over REDIS_URL). */
 export interface RedisTarget {
   url: string;
-  clusterNodes: ClusterNode[] | null;
+  clusterNodes: ClusterSeed[] | null;
 }
 
 /** Parses `host:port,host:port` seeds; null for an empty setting. */
-export function parseClusterNodes(raw: string | undefined): ClusterNode[] | null {
+export function parseClusterNodes(raw: string | undefined): ClusterSeed[] | null {
   const seeds = (raw ?? '').split(',').map((s) => s.trim()).filter(Boolean);
   if (seeds.length === 0) return null;
   return seeds.map((seed) => {

@@ -1,5 +1,6 @@
 import pg from 'pg';
-import { Redis } from 'ioredis';
+import { Cluster, Redis } from 'ioredis';
+import { serversOf, type RedisTarget } from './redis.js';
 
 function redact(url: string): string {
   try {
@@ -52,7 +53,7 @@ export function startHint(kind: 'PostgreSQL' | 'Redis', url: string): string {
  */
 export async function ensureBackingServices(
   role: string,
-  { databaseUrl, redisUrl }: { databaseUrl?: string; redisUrl?: string },
+  { databaseUrl, redisUrl, redis }: { databaseUrl?: string; redisUrl?: string; redis?: RedisTarget },
 ): Promise<void> {
   const problems: string[] = [];
   if (databaseUrl) {
@@ -68,26 +69,36 @@ export async function ensureBackingServices(
       await client.end().catch(() => {});
     }
   }
-  if (redisUrl) {
-    const client = new Redis(redisUrl, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null, connectTimeout: 3000 });
+  const target = redis ?? (redisUrl ? { url: redisUrl, clusterNodes: null } : null);
+  if (target) {
+    const seeds = target.clusterNodes?.map((n) => `${n.host}:${n.port}`).join(',');
+    const client = target.clusterNodes
+      ? new Cluster(target.clusterNodes, { lazyConnect: true, clusterRetryStrategy: () => null, redisOptions: { connectTimeout: 3000, maxRetriesPerRequest: 0 } })
+      : new Redis(target.url, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null, connectTimeout: 3000 });
     let lastError: Error | null = null;
     client.on('error', (err) => (lastError = err));
     try {
       await client.connect();
-      const policy = await client.config('GET', 'maxmemory-policy').catch(() => null);
-      const value = Array.isArray(policy) ? policy[1] : null;
-      if (value && value !== 'noeviction') {
-        console.warn(
-          `[${role}] WARNING: Redis maxmemory-policy is "${value}", not "noeviction": under memory pressure Redis may evict queued votes. Set maxmemory-policy noeviction.`,
-        );
-      }
-      if ((await appendOnly(client)) === false) {
-        console.warn(
-          `[${role}] WARNING: Redis has no append-only file (appendonly no): if Redis stops or restarts, the votes it has queued but not yet handed to PostgreSQL are lost, though they were answered 202. Set appendonly yes with appendfsync everysec (see the README's production checklist).`,
-        );
+      // Every master of a cluster: each holds queued votes of its own.
+      for (const server of serversOf(client)) {
+        const where = seeds ? ` (${server.options.host}:${server.options.port})` : '';
+        const policy = await server.config('GET', 'maxmemory-policy').catch(() => null);
+        const value = Array.isArray(policy) ? policy[1] : null;
+        if (value && value !== 'noeviction') {
+          console.warn(
+            `[${role}] WARNING: Redis${where} maxmemory-policy is "${value}", not "noeviction": under memory pressure Redis may evict queued votes. Set maxmemory-policy noeviction.`,
+          );
+        }
+        if ((await appendOnly(server)) === false) {
+          console.warn(
+            `[${role}] WARNING: Redis${where} has no append-only file (appendonly no): if Redis stops or restarts, the votes it has queued but not yet handed to PostgreSQL are lost, though they were answered 202. Set appendonly yes with appendfsync everysec (see the README's production checklist).`,
+          );
+        }
       }
     } catch (err) {
-      problems.push(`cannot reach Redis at ${redact(redisUrl)} (${(lastError ?? (err as Error)).message}). ${startHint('Redis', redisUrl)}`);
+      const at = seeds ? `the Redis Cluster at ${seeds}` : `Redis at ${redact(target.url)}`;
+      const hint = seeds ? 'Start the cluster or set REDIS_CLUSTER_NODES to seeds that answer.' : startHint('Redis', target.url);
+      problems.push(`cannot reach ${at} (${(lastError ?? (err as Error)).message}). ${hint}`);
     } finally {
       client.disconnect();
     }

@@ -44,6 +44,20 @@ describe('unreachable backing services', () => {
   });
 });
 
+describe('an unreachable Redis Cluster', () => {
+  it('is named with its seeds in one line', async () => {
+    const { spawnSync } = await import('node:child_process');
+    const run = spawnSync(process.execPath, ['--import', 'tsx', 'src/workers/main.ts'], {
+      env: { ...process.env, REDIS_CLUSTER_NODES: '127.0.0.1:1,127.0.0.1:2', LOG_LEVEL: 'silent' },
+      encoding: 'utf8',
+      timeout: 30_000,
+    });
+    expect(run.status).toBe(1);
+    expect(run.stderr).toMatch(/cannot reach the Redis Cluster at 127\.0\.0\.1:1,127\.0\.0\.1:2 .*REDIS_CLUSTER_NODES/);
+    expect(run.stderr).not.toMatch(/\n\s+at /);
+  });
+});
+
 describe('Prometheus', () => {
   const roles = [
     { service: 'api', portEnv: 'PORT' },
