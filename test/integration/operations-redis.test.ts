@@ -70,7 +70,8 @@ describe('startup checks', () => {
       warn.mockClear();
       await client.config('SET', 'maxmemory-policy', 'noeviction');
       await ensureBackingServices('test', { redisUrl: `redis://127.0.0.1:${port}` });
-      expect(warn).not.toHaveBeenCalled();
+      // The stack's own BullMQ connections on this server may print their eviction notice meanwhile: only ours count.
+      expect(warn.mock.calls.filter(([first]) => String(first).startsWith('[test]'))).toEqual([]);
     } finally {
       warn.mockRestore();
       client.disconnect();
