@@ -2,7 +2,7 @@ import type { IncomingMessage } from 'node:http';
 import { isIP } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import proxyaddr from 'proxy-addr';
-import { clientIp, rememberPeerTrust } from '../src/api/http.js';
+import { clientIp, rememberPeerTrust } from '../src/shared/request.js';
 
 // What clientIp did before every written form was made one (kept here to compare against).
 function previousClientIp(req: IncomingMessage, trust: (addr: string, i: number) => boolean): string {

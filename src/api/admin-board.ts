@@ -5,7 +5,7 @@ import { ExpressAdapter } from '@bull-board/express';
 import type { Queue } from 'bullmq';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import { authRequired, invalidToken } from '../shared/errors.js';
-import type { Authenticate } from './auth.js';
+import type { Authenticate } from '../shared/auth.js';
 
 export const ADMIN_BOARD_PATH = '/admin/queues';
 

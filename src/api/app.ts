@@ -3,7 +3,8 @@ import type { Histogram, Registry } from 'prom-client';
 import { errorBody, notJson } from '../shared/errors.js';
 import type { Logger } from '../shared/logger.js';
 import { checkReady } from '../shared/ops-server.js';
-import type { Authenticate } from './auth.js';
+import type { Authenticate } from '../shared/auth.js';
+import { httpOf } from './error-status.js';
 import { toAppError } from './http.js';
 import { requestLogger, routeTemplate } from './request-log.js';
 
@@ -69,7 +70,8 @@ export function createApp(deps: AppDeps) {
   });
   app.use((err: unknown, _req: Request, res: Response, _next: NextFunction) => {
     const appErr = toAppError(err, (res.locals.log as Logger | undefined) ?? deps.log);
-    res.status(appErr.status).set(appErr.headers).json(errorBody(appErr));
+    const { status, headers } = httpOf(appErr);
+    res.status(status).set(headers).json(errorBody(appErr));
   });
   return app;
 }

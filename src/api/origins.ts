@@ -1,6 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { isOriginAllowed, type OriginList } from '../domain/origins.js';
-import { AppError, unavailable } from '../shared/errors.js';
+import { originNotAllowed, unavailable, type AppError } from '../shared/errors.js';
 import type { Logger } from '../shared/logger.js';
 import { sendError } from './http.js';
 
@@ -9,10 +9,6 @@ const POLL_PATH = /^\/api\/v1\/polls\/([1-9][0-9]{0,15})(?:[/?]|$)/;
 const ALLOWED_METHODS = 'GET, POST, PATCH, OPTIONS';
 const ALLOWED_HEADERS = 'Content-Type, Authorization, X-Request-Id';
 const EXPOSED_HEADERS = 'Retry-After, X-Request-Id';
-
-/** `403 ORIGIN_NOT_ALLOWED`: a browser request from a page that may not call the API. */
-export const originNotAllowed = () =>
-  new AppError(403, 'ORIGIN_NOT_ALLOWED', 'Requests from this web page are not allowed: only the service\'s own pages, CORS_ORIGINS and the poll\'s embed origins');
 
 /**
  * The browser-origin rule of every /api route, the vote fast path and preflights included:

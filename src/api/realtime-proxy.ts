@@ -1,7 +1,7 @@
 import http from 'node:http';
 import type { Socket } from 'node:net';
 import type { Logger } from '../shared/logger.js';
-import { clientIp } from './http.js';
+import { clientIp } from '../shared/request.js';
 
 // Hop-by-hop and forwarding headers are set by the proxy itself, never passed on from the client.
 const DROPPED = new Set(['host', 'x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', 'forwarded']);

@@ -1,6 +1,6 @@
 import { parseArgs } from 'node:util';
 import { loadConfig } from '../shared/config.js';
-import { signDevToken } from './auth.js';
+import { signDevToken } from '../shared/auth.js';
 
 /** `npm run token -- --sub 1 [--org 3] [--admin] [--ttl 3600]`: prints a bearer token signed with JWT_SECRET. */
 const usage = 'usage: npm run token -- --sub USER_ID [--org ORG_ID] [--admin] [--ttl SECONDS]';

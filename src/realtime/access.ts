@@ -1,8 +1,8 @@
 import type { Kysely } from 'kysely';
 import { findPoll } from '../db/polls.js';
 import type { DB } from '../db/schema.js';
-import { assertCanReadPoll, assertCanSeeResults, type Caller, type PollAccessFacts } from '../domain/poll-access.js';
-import { AppError } from '../shared/errors.js';
+import { readRefusal, resultsRefusal, type Caller, type PollAccessFacts } from '../domain/poll-access.js';
+import { CLOSE_CODE, type WatchRefusalCode } from './close-codes.js';
 
 /** Who watches: the verified caller (null when anonymous) and the key given for a PRIVATE poll. */
 export interface Viewer {
@@ -16,19 +16,13 @@ export interface Refusal {
   reason: string;
 }
 
-/** The contract's close codes for the access rules (4404 for what does not exist for this viewer, 4403 for the rest); null when the viewer may watch. */
+export const refusalOf = (code: WatchRefusalCode): Refusal => ({ code: CLOSE_CODE[code], reason: code });
+
+/** The access rules' refusal of a watcher as its close code (see CLOSE_CODE); null when the viewer may watch. */
 export function refusalFor(facts: PollAccessFacts | null, viewer: Viewer): Refusal | null {
-  if (!facts) return { code: 4404, reason: 'POLL_NOT_FOUND' };
-  try {
-    assertCanReadPoll(facts, viewer.caller, viewer.key);
-    assertCanSeeResults(facts, viewer.caller);
-    return null;
-  } catch (err) {
-    if (!(err instanceof AppError)) throw err;
-    // A DRAFT of someone else and a PRIVATE poll without its key answer exactly as a poll that
-    // does not exist: a different code would tell which ids are drafts or private polls.
-    return err.code === 'POLL_NOT_FOUND' ? { code: 4404, reason: 'POLL_NOT_FOUND' } : { code: 4403, reason: err.code };
-  }
+  if (!facts) return refusalOf('POLL_NOT_FOUND');
+  const refusal = readRefusal(facts, viewer.caller, viewer.key) ?? resultsRefusal(facts, viewer.caller);
+  return refusal ? refusalOf(refusal.code as WatchRefusalCode) : null;
 }
 
 /** What the gateway knows of a poll to admit a watcher: the access rules and the browser origins that may embed it. */

@@ -1,12 +1,11 @@
 import { randomBytes } from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
-import { sql } from 'kysely';
 import proxyaddr from 'proxy-addr';
 import { WebSocketServer, type WebSocket } from 'ws';
-import { clientIp, parseId, trustProxySetting } from '../api/http.js';
-import { authOptionsOf, createAuthenticator, createTokenVerifier } from '../api/auth.js';
-import { createDb } from '../db/client.js';
+import { clientIp, parseId, trustProxySetting } from '../shared/request.js';
+import { authOptionsOf, createAuthenticator, createTokenVerifier } from '../shared/auth.js';
+import { createDb, pingDatabase } from '../db/client.js';
 import type { Config } from '../shared/config.js';
 import type { Logger } from '../shared/logger.js';
 import { createMetricsRegistry, prom } from '../shared/metrics.js';
@@ -14,7 +13,8 @@ import { createOpsHandler } from '../shared/ops-server.js';
 import { createRedis, redisTargetOf } from '../shared/redis.js';
 import { redisKeys } from '../shared/redis-keys.js';
 import { isOriginAllowed, parseOriginList, type OriginList } from '../domain/origins.js';
-import { createAccessFacts, refusalFor, type Refusal, type Viewer } from './access.js';
+import { createAccessFacts, refusalFor, refusalOf, type Refusal, type Viewer } from './access.js';
+import { CLOSE_CODE } from './close-codes.js';
 import { createPollFeeds, type Watcher } from './poll-feeds.js';
 
 // Clients send nothing meaningful; anything bigger than this closes the socket with 1009.
@@ -194,20 +194,20 @@ export async function startRealtime(config: Config, log: Logger, port = config.R
   ): Promise<{ pollId: number; viewer: Viewer; expiresAt?: number; waitHidden: boolean; withheld: boolean } | Refusal | { status: 403 }> {
     const params = new URL(req.url ?? '/', 'http://gateway').searchParams;
     const pollId = parseId(params.get('poll_id') ?? undefined);
-    if (pollId === null) return embedOrigin === null ? { code: 4404, reason: 'POLL_NOT_FOUND' } : { status: 403 };
+    if (pollId === null) return embedOrigin === null ? refusalOf('POLL_NOT_FOUND') : { status: 403 };
     let caller;
     try {
       const token = params.get('token');
       caller = token ? await verifyToken(token) : await authenticate(req.headers.authorization);
     } catch {
-      return { code: 4401, reason: 'INVALID_TOKEN' };
+      return refusalOf('INVALID_TOKEN');
     }
     const viewer: Viewer = { caller, key: params.get('key') ?? undefined };
     const facts = await access.get(pollId);
     const refusal = refusalFor(facts, viewer);
     // An origin only the poll may allow counts only for a poll this watcher may find at all:
     // a made-up Origin must tell nothing about drafts or private polls.
-    if (embedOrigin !== null && (!facts || refusal?.code === 4404 || !isOriginAllowed(embedOrigin, hostOf(req), allowedOrigins, facts.embed_origins, { anyPort: true }))) {
+    if (embedOrigin !== null && (!facts || refusal?.reason === 'POLL_NOT_FOUND' || !isOriginAllowed(embedOrigin, hostOf(req), allowedOrigins, facts.embed_origins, { anyPort: true }))) {
       return { status: 403 };
     }
     // Opt-in, so clients written against 4403 RESULTS_HIDDEN keep getting it.
@@ -215,7 +215,7 @@ export async function startRealtime(config: Config, log: Logger, port = config.R
     const withheld = refusal?.reason === 'RESULTS_HIDDEN' && waitHidden;
     if (refusal && !withheld) return refusal;
     // Without the subscriber no snapshot would come and no update follow: say so rather than hang.
-    if (!(await subscriberReady())) return { code: 1011, reason: 'UNAVAILABLE' };
+    if (!(await subscriberReady())) return refusalOf('UNAVAILABLE');
     return { pollId, viewer, expiresAt: caller?.expiresAt, waitHidden, withheld };
   }
 
@@ -260,7 +260,7 @@ export async function startRealtime(config: Config, log: Logger, port = config.R
       admission = await admit(req, embedOrigin);
     } catch (err) {
       log.warn({ err }, 'could not check access to a poll');
-      admission = { code: 1011, reason: 'UNAVAILABLE' };
+      admission = refusalOf('UNAVAILABLE');
     }
     if (closing) return rejectUpgrade(socket, 503, 'Service Unavailable');
     if ('status' in admission) {
@@ -289,7 +289,7 @@ export async function startRealtime(config: Config, log: Logger, port = config.R
     ws.on('error', () => {});
     // A signed-in watch lasts as long as its token: the client reconnects with a fresh one.
     const expiresIn = expiresAt === undefined ? Infinity : expiresAt - Date.now();
-    const expiry = expiresIn < MAX_TIMER_MS ? setTimeout(() => ws.close(4401, 'INVALID_TOKEN'), Math.max(0, expiresIn)) : null;
+    const expiry = expiresIn < MAX_TIMER_MS ? setTimeout(() => ws.close(CLOSE_CODE.INVALID_TOKEN, 'INVALID_TOKEN'), Math.max(0, expiresIn)) : null;
     ws.on('close', () => {
       if (expiry) clearTimeout(expiry);
       connections.delete(conn);
@@ -297,7 +297,7 @@ export async function startRealtime(config: Config, log: Logger, port = config.R
     });
     feeds.watch(pollId, conn).catch((err) => {
       log.warn({ err }, 'could not load the results of a watched poll');
-      ws.close(1011, 'UNAVAILABLE');
+      ws.close(CLOSE_CODE.UNAVAILABLE, 'UNAVAILABLE');
     });
   }
 
@@ -320,7 +320,7 @@ export async function startRealtime(config: Config, log: Logger, port = config.R
 
   const server = http.createServer(
     createOpsHandler(metrics, async () => {
-      await sql`SELECT 1`.execute(db);
+      await pingDatabase(db);
       return subscriber.status === 'ready';
     }),
   );

@@ -31,8 +31,8 @@ export interface RollupDeps {
  * a crash anywhere rolls back and leaves the previous row whole for the retry.
  */
 export function createAnalyticsRollupProcessor(deps: RollupDeps) {
-  // Imported here, not at the top: the API imports this file only to enqueue and must not load the country database.
-  const classifiers = import('../domain/analytics-classify.js');
+  // Imported when the first rollup runs, not at the top: the country database is megabytes read at import.
+  const classifiers = import('./analytics-classify.js');
   // Distinct User-Agents repeat from one rollup to the next; parsing is the costly part.
   const devices = new Map<string, DeviceClass>();
   const deviceOf = (ua: string | null, classify: (ua: string | null) => DeviceClass) => {

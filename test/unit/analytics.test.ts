@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { countryOfIp, deviceClassOf } from '../../src/domain/analytics-classify.js';
+import { countryOfIp, deviceClassOf } from '../../src/workers/analytics-classify.js';
 import { choiceTexts, csvColumns, csvRecord, type ExportedVote } from '../../src/domain/analytics-csv.js';
 import { completionRate, countryCodeOf, hourlySeries, lastHourSeries, secondsOf, sumBy } from '../../src/domain/analytics.js';
 

@@ -18,8 +18,8 @@ describe('errors of an unreachable PostgreSQL or Redis', () => {
     const log = createLogger('silent', 'test');
     for (const err of [pgErr, redisErr]) {
       expect(isBackendDown(err)).toBe(true);
-      expect(toAppError(err, log)).toMatchObject({ status: 503, code: 'UNAVAILABLE' });
+      expect(toAppError(err, log)).toMatchObject({ code: 'UNAVAILABLE' });
     }
-    expect(toAppError(new TypeError('x is undefined'), log)).toMatchObject({ status: 500, code: 'INTERNAL' });
+    expect(toAppError(new TypeError('x is undefined'), log)).toMatchObject({ code: 'INTERNAL' });
   });
 });

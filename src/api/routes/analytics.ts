@@ -2,7 +2,7 @@ import { pipeline } from 'node:stream/promises';
 import { Readable } from 'node:stream';
 import { stringify } from 'csv-stringify';
 import { Router, type Request, type Response } from 'express';
-import { clientIp } from '../http.js';
+import { clientIp } from '../../shared/request.js';
 import type { AnalyticsService } from '../services/analytics.js';
 import { anonymousVoterKey } from '../../domain/voter.js';
 import { accessKeyOf, callerOf, pollIdOf } from './polls.js';

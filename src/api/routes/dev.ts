@@ -1,6 +1,6 @@
 import { Router } from 'express';
 import { z } from 'zod';
-import { signDevToken } from '../auth.js';
+import { signDevToken } from '../../shared/auth.js';
 
 const id = z.number().int().positive().max(Number.MAX_SAFE_INTEGER);
 

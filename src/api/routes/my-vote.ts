@@ -6,7 +6,7 @@ import type { DB } from '../../db/schema.js';
 import { findVoterVote } from '../../db/voter-status.js';
 import { assertCanReadPoll } from '../../domain/poll-access.js';
 import { pollNotFound } from '../../shared/errors.js';
-import { clientIp } from '../http.js';
+import { clientIp } from '../../shared/request.js';
 import { voterIdentityOf } from '../../domain/voter.js';
 import { accessKeyOf, callerOf, pollIdOf } from './polls.js';
 

@@ -1,8 +1,8 @@
 import { Router, type Request } from 'express';
 import { pollNotFound } from '../../shared/errors.js';
 import { clientTagOf, type ViewTokens } from '../../domain/view-token.js';
-import type { Principal } from '../auth.js';
-import { clientIp, parseId } from '../http.js';
+import type { Principal } from '../../shared/auth.js';
+import { clientIp, parseId } from '../../shared/request.js';
 import { toPollResponse, type PollService } from '../services/polls.js';
 import { createPollSchema, listPollsSchema, patchPollSchema } from './polls.schema.js';
 

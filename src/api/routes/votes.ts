@@ -3,8 +3,9 @@ import { z } from 'zod';
 import { countryCodeOf } from '../../domain/analytics.js';
 import { pollNotFound } from '../../shared/errors.js';
 import type { Logger } from '../../shared/logger.js';
-import type { Authenticate } from '../auth.js';
-import { clientIp, parseId, readJsonBody, sendError, sendJson, zodToValidationError } from '../http.js';
+import type { Authenticate } from '../../shared/auth.js';
+import { clientIp, parseId } from '../../shared/request.js';
+import { readJsonBody, sendError, sendJson, zodToValidationError } from '../http.js';
 import type { CastVote } from '../services/votes.js';
 
 const optionId = z.number().int().positive().max(Number.MAX_SAFE_INTEGER);

@@ -11,7 +11,7 @@ import type { Logger } from '../../shared/logger.js';
 import type { RedisClient } from '../../shared/redis.js';
 import type { RedisKeys } from '../../shared/redis-keys.js';
 import { enqueueRollup, type AnalyticsRollupJob } from '../../shared/queues.js';
-import type { Principal } from '../auth.js';
+import type { Principal } from '../../shared/auth.js';
 import type { ExportSlots } from './export-slots.js';
 import type { PollCache } from './poll-cache.js';
 

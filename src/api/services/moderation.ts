@@ -5,7 +5,7 @@ import type { ResultsState } from '../../db/results.js';
 import type { DB, PollRow, VoteStatus } from '../../db/schema.js';
 import { assertCanReadPoll, isPollManager } from '../../domain/poll-access.js';
 import { authRequired, forbidden, notFound, pollNotFound, validationError } from '../../shared/errors.js';
-import type { Principal } from '../auth.js';
+import type { Principal } from '../../shared/auth.js';
 import { publishPollUpdates } from '../../shared/poll-updates.js';
 import type { RedisClient } from '../../shared/redis.js';
 import type { RedisKeys } from '../../shared/redis-keys.js';

@@ -6,7 +6,7 @@ import { BAYESIAN_PRIOR_WEIGHT } from '../../domain/tally/rating.js';
 import { tiebreakSeedHash } from '../../domain/tally/seed.js';
 import { pollNotFound } from '../../shared/errors.js';
 import { tabulator } from '../../shared/tabulations.js';
-import type { Principal } from '../auth.js';
+import type { Principal } from '../../shared/auth.js';
 import type { PollCache } from './poll-cache.js';
 
 /** The results body of the contract; RANKED and RATING polls are tabulated once per seq (the process's tabulator). */

@@ -11,6 +11,7 @@ import {
   AppError,
   alreadyVoted,
   authRequired,
+  captchaRequired,
   pollExpired,
   pollNotActive,
   pollNotFound,
@@ -21,7 +22,7 @@ import {
 } from '../../shared/errors.js';
 import { partitionOf, voteQueueOf, type RedisKeys } from '../../shared/redis-keys.js';
 import type { FlagPrefixJob } from '../../shared/queues.js';
-import type { Principal } from '../auth.js';
+import type { Principal } from '../../shared/auth.js';
 import type { VoteBatcher } from '../vote-batcher.js';
 import type { Captcha } from './captcha.js';
 import type { CachedPoll, PollCache } from './poll-cache.js';
@@ -85,8 +86,8 @@ const ADMISSION_REFUSALS: Record<Exclude<Admission['outcome'], 'new' | 'changed'
   pending: (a) => votePending(('retryMs' in a ? a.retryMs : 1000) / 1000),
   duplicate: () => alreadyVoted(),
   rate_limited: (a) => rateLimited(('retryMs' in a ? a.retryMs : 1000) / 1000),
-  captcha_step_up: () => new AppError(428, 'CAPTCHA_REQUIRED', 'Many votes came from your network: solve the CAPTCHA to vote'),
-  captcha_flagged: () => new AppError(428, 'CAPTCHA_REQUIRED', 'Votes from your network need a solved CAPTCHA for now'),
+  captcha_step_up: () => captchaRequired('Many votes came from your network: solve the CAPTCHA to vote'),
+  captcha_flagged: () => captchaRequired('Votes from your network need a solved CAPTCHA for now'),
   view_token: () => validationError('This view token was used already: load the poll again', { field: 'view_token' }),
 };
 
@@ -204,7 +205,7 @@ export function createVoteService(deps: {
 
   /** A 428 carries a fresh challenge to solve. */
   async function withChallenge(err: AppError): Promise<AppError> {
-    return err.code === 'CAPTCHA_REQUIRED' ? new AppError(428, err.code, err.message, { challenge: await integrity.captcha.challenge() }) : err;
+    return err.code === 'CAPTCHA_REQUIRED' ? captchaRequired(err.message, await integrity.captcha.challenge()) : err;
   }
 
   const captchaModeOf = ({ poll }: CachedPoll) => (integrity.enabled ? poll.settings.captcha : 'off');
@@ -217,7 +218,7 @@ export function createVoteService(deps: {
     const at = place(cached, input, token.nonce);
     const solved = input.body.captcha !== undefined && (await integrity.captcha.redeem(input.body.captcha).catch(() => false));
     if (captchaModeOf(cached) === 'always' && !input.caller && !solved) {
-      throw await withChallenge(new AppError(428, 'CAPTCHA_REQUIRED', 'Solve the CAPTCHA to vote in this poll'));
+      throw await withChallenge(captchaRequired('Solve the CAPTCHA to vote in this poll'));
     }
     const admitted = await admit(cached, input, at, token, solved);
     const release = () => admission.release(at.keys, admitted.voteId, admitted.seq, admitted.outcome === 'new');

@@ -1,5 +1,5 @@
 import { createRemoteJWKSet, decodeProtectedHeader, jwtVerify, SignJWT, type JWTPayload } from 'jose';
-import { invalidToken } from '../shared/errors.js';
+import { invalidToken } from './errors.js';
 
 /** A signed-in caller. */
 export interface Principal {

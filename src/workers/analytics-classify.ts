@@ -1,10 +1,10 @@
-// Loaded only by the analytics worker: the country database is megabytes the API never needs.
+// Loaded only by the analytics worker, and only when it starts (the country database is read at import: megabytes the API never needs).
 // Country data: GeoLite2 by MaxMind (https://www.maxmind.com), CC BY-SA 4.0, shipped in geoip-country.
 import geoip from 'geoip-country';
 // ua-parser-js stays on v1 (MIT): v2 is AGPL-3.0, which this MIT service cannot ship.
 import { UAParser } from 'ua-parser-js';
 import { isbot } from 'isbot';
-import { UNKNOWN_COUNTRY, type DeviceClass } from './analytics.js';
+import { UNKNOWN_COUNTRY, type DeviceClass } from '../domain/analytics.js';
 
 /**
  * The device class of a User-Agent. Bots first (crawlers, fetchers, CLI tools, HTTP libraries,
