@@ -12,8 +12,8 @@ import { createRedis, pingEveryMaster, redisTargetOf } from '../shared/redis.js'
 import { redisKeys } from '../shared/redis-keys.js';
 import { ADMIN_BOARD_PATH, createAdminBoard } from './admin-board.js';
 import { createApp } from './app.js';
-import { authOptionsOf, createAuthenticator } from './auth.js';
-import { rememberPeerTrust, trustProxySetting } from './http.js';
+import { authOptionsOf, createAuthenticator } from '../shared/auth.js';
+import { rememberPeerTrust, trustProxySetting } from '../shared/request.js';
 import { createOriginGate } from './origins.js';
 import { parseOriginList } from '../domain/origins.js';
 import { createApiMetrics } from './metrics.js';
@@ -38,6 +38,7 @@ import { devRouter } from './routes/dev.js';
 import { pollModerationRouter } from './routes/poll-moderation.js';
 import { myVoteRouter } from './routes/my-vote.js';
 import { createRealtimeProxy } from './realtime-proxy.js';
+import { parseImageHosts } from '../domain/poll-settings.js';
 
 /** A running API process: HTTP server plus its connections, closed in order by close(). */
 export interface ApiHandle {
@@ -125,6 +126,7 @@ export async function startApi(config: Config, log: Logger, port = config.PORT):
     lifecycle: lifecycleQueue,
     pendingTtlMs: config.VOTE_PENDING_TTL_MS,
     partitions: config.VOTE_PARTITIONS,
+    imageHosts: parseImageHosts(config.OPTION_IMAGE_HOSTS)!,
     onClosed: (pollId) => enqueueRollup(analyticsQueue, pollId, 0),
   });
   const analytics = createAnalyticsService({
@@ -174,6 +176,7 @@ export async function startApi(config: Config, log: Logger, port = config.PORT):
         '/',
         pagesRouter({
           publicRealtimeUrl: config.PUBLIC_REALTIME_URL,
+          imageHosts: parseImageHosts(config.OPTION_IMAGE_HOSTS)!,
           signIn: {
             dev: devSignInEnabled(config),
             ...(config.OIDC_CLIENT_ID && config.JWT_ISSUER

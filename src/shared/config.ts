@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { parseOriginList } from '../domain/origins.js';
+import { parseImageHosts } from '../domain/poll-settings.js';
 
 const int = (def: number) => z.coerce.number().int().nonnegative().default(def);
 
@@ -78,6 +79,13 @@ const schema = z.object({
   // Browser origins besides the service's own pages (and each poll's settings.embed_origins) that
   // may call the API; '*' allows any site, so any site can make its visitors vote.
   CORS_ORIGINS: originList,
+  // Where option images may come from: '*' any https host, 'none', or hosts (images.example.com,
+  // *.cdn.example.com). Each viewer's browser loads an option's image from its host, which so
+  // learns the viewer's address: list only hosts you trust to keep anonymous polls anonymous.
+  OPTION_IMAGE_HOSTS: z
+    .string()
+    .default('*')
+    .refine((raw) => parseImageHosts(raw) !== null, 'must be *, none, or comma-separated host names (*.example.com for subdomains)'),
   // Extra origins for the gateway only. It always allows pages on its own host name (the API's
   // pages on another port), CORS_ORIGINS and the watched poll's embed origins.
   WS_ALLOWED_ORIGINS: originList,

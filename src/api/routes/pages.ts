@@ -4,7 +4,8 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Router, type Request, type Response } from 'express';
 import QRCode from 'qrcode';
-import { parseId } from '../http.js';
+import { parseId } from '../../shared/request.js';
+import { imageSources, type ImageHosts } from '../../domain/poll-settings.js';
 
 // Only these are served from web/assets; anything else there (or a name with a path in it) is not.
 const ASSET_TYPES: Record<string, string> = {
@@ -39,7 +40,7 @@ export interface PageSignIn {
  * origin (the API, and live results on /ws), the configured gateway and the identity provider.
  * `frameAncestors` is who may put the page in a frame: nobody, except embeds.
  */
-export function pageCsp(publicRealtimeUrl: string, opts: { frameAncestors?: string[]; identityProvider?: string } = {}): string {
+export function pageCsp(publicRealtimeUrl: string, opts: { frameAncestors?: string[]; identityProvider?: string; imageHosts?: ImageHosts } = {}): string {
   const connect = ["'self'"];
   if (publicRealtimeUrl) connect.push(new URL(publicRealtimeUrl).origin);
   if (opts.identityProvider) connect.push(new URL(opts.identityProvider).origin);
@@ -48,8 +49,8 @@ export function pageCsp(publicRealtimeUrl: string, opts: { frameAncestors?: stri
     "default-src 'self'",
     "script-src 'self'",
     "style-src 'self'",
-    // Option images are third-party https URLs; plain http would be mixed content on an https site.
-    "img-src 'self' https: data:",
+    // Option images: https only (plain http would be mixed content), from the hosts OPTION_IMAGE_HOSTS allows.
+    ["img-src 'self' data:", ...imageSources(opts.imageHosts ?? { any: true })].join(' '),
     `connect-src ${connect.join(' ')}`,
     "object-src 'none'",
     "base-uri 'none'",
@@ -63,6 +64,7 @@ const escapeHtml = (s: string) =>
 
 export interface PagesDeps {
   publicRealtimeUrl: string;
+  imageHosts?: ImageHosts;
   signIn?: PageSignIn;
   /** The origins allowed to frame a poll's embed (null: no such poll for this key, so nobody). */
   embedOriginsOf?: (pollId: number, key: string | undefined) => Promise<string[] | null>;
@@ -76,9 +78,9 @@ export interface PagesDeps {
  * (`/embed/polls/:id`), the provider sign-in's return (`/auth/callback`), share QR codes, and
  * their assets. Read once at startup; the browser does the rest through the public API and /ws.
  */
-export function pagesRouter({ publicRealtimeUrl, signIn = { dev: false }, embedOriginsOf = async () => [], root = webRoot() }: PagesDeps) {
+export function pagesRouter({ publicRealtimeUrl, imageHosts, signIn = { dev: false }, embedOriginsOf = async () => [], root = webRoot() }: PagesDeps) {
   const identityProvider = signIn.oidc?.issuer;
-  const csp = pageCsp(publicRealtimeUrl, { identityProvider });
+  const csp = pageCsp(publicRealtimeUrl, { identityProvider, imageHosts });
   // Every page is layout.html (head, settings, sign-in header) around its own <main> and script.
   const settings = (html: string) =>
     html
@@ -174,7 +176,7 @@ export function pagesRouter({ publicRealtimeUrl, signIn = { dev: false }, embedO
     if (pollId === null) return next();
     try {
       const origins = (await embedOriginsOf(pollId, keyOf(req))) ?? [];
-      sendPage(res, pages.embed, pageCsp(publicRealtimeUrl, { frameAncestors: origins, identityProvider }));
+      sendPage(res, pages.embed, pageCsp(publicRealtimeUrl, { frameAncestors: origins, identityProvider, imageHosts }));
     } catch (err) {
       next(err);
     }

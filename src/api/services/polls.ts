@@ -1,14 +1,14 @@
 import { randomBytes } from 'node:crypto';
 import type { Kysely } from 'kysely';
 import { assertCanReadPoll, isPollManager } from '../../domain/poll-access.js';
-import { normalizeOrigin } from '../../domain/origins.js';
+import { checkEndInFuture, checkOptionImages, checkShape, embedOriginsOf, normalizeSettings, type ImageHosts } from '../../domain/poll-settings.js';
 import { tiebreakSeedHash } from '../../domain/tally/seed.js';
 import { findPoll, insertPoll, listPolls, replaceOptions, transitionPoll, updatePoll, withOptions, type PollWithOptions } from '../../db/polls.js';
 import type { DB, PollSettings, PollType } from '../../db/schema.js';
-import { authRequired, AppError, forbidden, pollNotActive, pollNotFound, validationError } from '../../shared/errors.js';
+import { authRequired, conflict, forbidden, pollNotActive, pollNotDraft, pollNotFound, validationError } from '../../shared/errors.js';
 import { announcePollChange, closePoll, type PollChangeDeps } from '../../shared/poll-changes.js';
 import { scheduleAutoClose } from '../../shared/queues.js';
-import type { Principal } from '../auth.js';
+import type { Principal } from '../../shared/auth.js';
 import type { CreatePollBody, PatchPollBody } from '../routes/polls.schema.js';
 
 /** The Poll of the contract; `access_key` only for its creator, the tie-break seed's commitment for RANKED polls. */
@@ -34,48 +34,8 @@ export function toPollResponse({ poll, options }: PollWithOptions, caller: Princ
 
 const accessFacts = (p: PollWithOptions) => ({ ...p.poll, show_results_before_close: p.poll.settings.show_results_before_close });
 
-/** Fills in setting defaults and checks the rules that span fields. */
-function normalizeSettings(pollType: PollType, optionCount: number, given: Partial<PollSettings>): PollSettings {
-  const s: PollSettings = {
-    max_choices: given.max_choices ?? (pollType === 'MULTIPLE_CHOICE' ? optionCount : 1),
-    require_authentication: given.require_authentication ?? false,
-    show_results_before_close: given.show_results_before_close ?? true,
-    rating_min: given.rating_min ?? 1,
-    rating_max: given.rating_max ?? 5,
-    captcha: given.captcha ?? 'flagged',
-    require_view_token: given.require_view_token ?? false,
-    embed_origins: embedOriginsOf(given.embed_origins ?? []),
-  };
-  if (pollType === 'SINGLE_CHOICE' && s.max_choices !== 1) throw validationError('A single-choice poll has max_choices 1', { field: 'settings.max_choices' });
-  if (pollType === 'MULTIPLE_CHOICE' && s.max_choices > optionCount) {
-    throw validationError('max_choices cannot exceed the number of options', { field: 'settings.max_choices' });
-  }
-  if (s.rating_min >= s.rating_max) throw validationError('rating_min must be below rating_max', { field: 'settings.rating_min' });
-  return s;
-}
-
-/** Embed origins in their one written form (what browsers send), each once. */
-function embedOriginsOf(given: string[]): string[] {
-  const out: string[] = [];
-  given.forEach((raw, i) => {
-    const origin = normalizeOrigin(raw);
-    if (!origin) throw validationError('must be an origin: scheme://host[:port], no path', { field: `settings.embed_origins.${i}` });
-    if (!out.includes(origin)) out.push(origin);
-  });
-  return out;
-}
-
-function checkShape(pollType: PollType, optionCount: number, start: Date | null, end: Date | null) {
-  if (pollType !== 'RATING' && optionCount < 2) throw validationError('A poll needs at least two options', { field: 'options' });
-  if (start && end && end <= start) throw validationError('end_time must be after start_time', { field: 'end_time' });
-}
-
-function checkEndInFuture(end: Date | null) {
-  if (end && end.getTime() <= Date.now()) throw validationError('end_time must be in the future', { field: 'end_time' });
-}
-
 /** Creating, editing, publishing and closing polls. New polls get `partitions` partitions. */
-export function createPollService(deps: PollChangeDeps & { db: Kysely<DB>; partitions: number }) {
+export function createPollService(deps: PollChangeDeps & { db: Kysely<DB>; partitions: number; imageHosts: ImageHosts }) {
   const { db, lifecycle } = deps;
 
   /** The poll, when the caller may change it: its creator, or (for closing) an admin too. */
@@ -104,6 +64,8 @@ export function createPollService(deps: PollChangeDeps & { db: Kysely<DB>; parti
       if (!caller) throw authRequired();
       checkShape(body.poll_type, body.options.length, body.start_time, body.end_time);
       if (body.status === 'ACTIVE') checkEndInFuture(body.end_time);
+      const options = body.options.map((o) => ({ text: o.text, image_url: o.image_url ?? null }));
+      checkOptionImages(options, deps.imageHosts);
       if (body.visibility === 'ORGANIZATION' && caller.orgId === null) {
         throw validationError('ORGANIZATION polls need a token with an "org" claim', { field: 'visibility' });
       }
@@ -126,7 +88,7 @@ export function createPollService(deps: PollChangeDeps & { db: Kysely<DB>; parti
             tiebreak_seed: randomBytes(32).toString('hex'),
             partitions: deps.partitions,
           },
-          body.options.map((o) => ({ text: o.text, image_url: o.image_url ?? null })),
+          options,
         );
         await scheduleCloseOf(inserted.poll);
         return inserted;
@@ -178,7 +140,7 @@ export function createPollService(deps: PollChangeDeps & { db: Kysely<DB>; parti
       if (poll.status === 'CLOSED') throw pollNotActive('A closed poll cannot be edited');
       const updated = await db.transaction().execute(async (trx) => {
         const locked = await findPoll(trx, pollId, { forUpdate: true });
-        if (!locked || locked.poll.status !== poll.status) throw new AppError(409, 'CONFLICT', 'The poll changed meanwhile; try again');
+        if (!locked || locked.poll.status !== poll.status) throw conflict('The poll changed meanwhile; try again');
         if (poll.status === 'ACTIVE') {
           const { end_time, settings, ...rest } = body;
           // Embedding sites come and go while a poll runs: they change who may frame it, not the ballot.
@@ -203,6 +165,7 @@ export function createPollService(deps: PollChangeDeps & { db: Kysely<DB>; parti
         // From the row as locked: a concurrent edit committed since the first read must not be undone.
         const pollType = body.poll_type ?? locked.poll.poll_type;
         const options = body.options ? body.options.map((o) => ({ text: o.text, image_url: o.image_url ?? null })) : null;
+        if (options) checkOptionImages(options, deps.imageHosts);
         const optionCount = options?.length ?? locked.options.length;
         const start = body.start_time === undefined ? locked.poll.start_time : body.start_time;
         const end = body.end_time === undefined ? locked.poll.end_time : body.end_time;
@@ -233,14 +196,14 @@ export function createPollService(deps: PollChangeDeps & { db: Kysely<DB>; parti
 
     async publish(pollId: number, caller: Principal | null) {
       const current = await loadManaged(pollId, caller);
-      if (current.poll.status !== 'DRAFT') throw new AppError(409, 'POLL_NOT_DRAFT', 'Only a DRAFT poll can be published');
+      if (current.poll.status !== 'DRAFT') throw pollNotDraft();
       checkEndInFuture(current.poll.end_time);
       const row = await db.transaction().execute(async (trx) => {
         const published = await transitionPoll(trx, pollId, ['DRAFT'], 'ACTIVE');
         if (published) await scheduleCloseOf(published);
         return published;
       });
-      if (!row) throw new AppError(409, 'POLL_NOT_DRAFT', 'Only a DRAFT poll can be published');
+      if (!row) throw pollNotDraft();
       await announcePollChange(deps, pollId).catch(() => {});
       return toPollResponse({ poll: row, options: current.options }, caller);
     },
