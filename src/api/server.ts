@@ -8,7 +8,7 @@ import { devSignInEnabled, realtimeUpstreams, type Config } from '../shared/conf
 import type { Logger } from '../shared/logger.js';
 import { createMetricsRegistry } from '../shared/metrics.js';
 import { enqueueRollup, openQueue, openVoteQueues, QUEUES, rollupPolls } from '../shared/queues.js';
-import { createRedis, pingEveryMaster, redisTargetOf } from '../shared/redis.js';
+import { createRedis, pingEveryMaster, redisTargetOf, whenReady } from '../shared/redis.js';
 import { redisKeys } from '../shared/redis-keys.js';
 import { ADMIN_BOARD_PATH, createAdminBoard } from './admin-board.js';
 import { createApp } from './app.js';
@@ -39,6 +39,7 @@ import { pollModerationRouter } from './routes/poll-moderation.js';
 import { myVoteRouter } from './routes/my-vote.js';
 import { createRealtimeProxy } from './realtime-proxy.js';
 import { parseImageHosts } from '../domain/poll-settings.js';
+import { createCreationLimit } from './services/creation-limit.js';
 
 /** A running API process: HTTP server plus its connections, closed in order by close(). */
 export interface ApiHandle {
@@ -127,6 +128,7 @@ export async function startApi(config: Config, log: Logger, port = config.PORT):
     pendingTtlMs: config.VOTE_PENDING_TTL_MS,
     partitions: config.VOTE_PARTITIONS,
     imageHosts: parseImageHosts(config.OPTION_IMAGE_HOSTS)!,
+    creationLimit: createCreationLimit(redis, keys.pollCreations, config.POLLS_PER_USER_PER_HOUR),
     onClosed: (pollId) => enqueueRollup(analyticsQueue, pollId, 0),
   });
   const analytics = createAnalyticsService({
@@ -242,6 +244,8 @@ export async function startApi(config: Config, log: Logger, port = config.PORT):
     if (closing) return socket.end('HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
     realtimeProxy.onUpgrade(req, socket as Socket, head);
   });
+  // Fail-fast clients refuse commands until connected: answer the first requests only once Redis is there.
+  await whenReady(redis, 10_000);
   await new Promise<void>((resolve) => server.listen(port, resolve));
   const url = `http://localhost:${(server.address() as AddressInfo).port}`;
 

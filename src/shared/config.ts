@@ -95,6 +95,8 @@ const schema = z.object({
     .string()
     .default('')
     .refine((u) => u === '' || (URL.canParse(u) && /^wss?:$/.test(new URL(u).protocol)), 'must be empty or a ws:// or wss:// URL'),
+  // Polls one user may create per hour (0 = no limit): a stolen or scripted token cannot fill the database.
+  POLLS_PER_USER_PER_HOUR: int(100),
   // Abuse guard; a load test from one address raises it.
   WS_MAX_CONNECTIONS_PER_IP: int(50),
   // A peer that misses one ping interval's pong is dropped.

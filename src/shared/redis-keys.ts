@@ -98,6 +98,8 @@ export function redisKeys(namespace: string) {
     views: (pollId: number) => `${ns}views:{${pollId}}`,
     /** Sorted set of one caller's running CSV exports (member: export id, score: when its slot lapses, ms). */
     exportSlots: (userId: number) => `${ns}exports:{u${userId}}`,
+    /** rate-limiter-flexible prefix of polls created per user; each user's counter hashes to its own slot. */
+    pollCreations: `${ns}creations`,
   };
 }
 export type RedisKeys = ReturnType<typeof redisKeys>;

@@ -81,6 +81,20 @@ export function createRedis(target: RedisTarget | string, opts: RedisClientOptio
 }
 
 /** The clients of each master (the client itself on a single server): for SCAN, INFO and CONFIG, which act per server. */
+/** Resolves once the client is ready, or after `timeoutMs` (the readiness check then tells why). */
+export function whenReady(client: RedisClient, timeoutMs: number): Promise<void> {
+  if (client.status === 'ready') return Promise.resolve();
+  return new Promise((resolve) => {
+    const done = () => {
+      clearTimeout(timer);
+      client.off('ready', done);
+      resolve();
+    };
+    const timer = setTimeout(done, timeoutMs);
+    client.once('ready', done);
+  });
+}
+
 export function serversOf(client: RedisClient): Redis[] {
   return client instanceof Cluster ? client.nodes('master') : [client];
 }

@@ -10,6 +10,7 @@ import { announcePollChange, closePoll, type PollChangeDeps } from '../../shared
 import { scheduleAutoClose } from '../../shared/queues.js';
 import type { Principal } from '../../shared/auth.js';
 import type { CreatePollBody, PatchPollBody } from '../routes/polls.schema.js';
+import type { CreationLimit } from './creation-limit.js';
 
 /** The Poll of the contract; `access_key` only for its creator, the tie-break seed's commitment for RANKED polls. */
 export function toPollResponse({ poll, options }: PollWithOptions, caller: Principal | null) {
@@ -35,7 +36,7 @@ export function toPollResponse({ poll, options }: PollWithOptions, caller: Princ
 const accessFacts = (p: PollWithOptions) => ({ ...p.poll, show_results_before_close: p.poll.settings.show_results_before_close });
 
 /** Creating, editing, publishing and closing polls. New polls get `partitions` partitions. */
-export function createPollService(deps: PollChangeDeps & { db: Kysely<DB>; partitions: number; imageHosts: ImageHosts }) {
+export function createPollService(deps: PollChangeDeps & { db: Kysely<DB>; partitions: number; imageHosts: ImageHosts; creationLimit: CreationLimit }) {
   const { db, lifecycle } = deps;
 
   /** The poll, when the caller may change it: its creator, or (for closing) an admin too. */
@@ -66,6 +67,7 @@ export function createPollService(deps: PollChangeDeps & { db: Kysely<DB>; parti
       if (body.status === 'ACTIVE') checkEndInFuture(body.end_time);
       const options = body.options.map((o) => ({ text: o.text, image_url: o.image_url ?? null }));
       checkOptionImages(options, deps.imageHosts);
+      await deps.creationLimit(caller.userId);
       if (body.visibility === 'ORGANIZATION' && caller.orgId === null) {
         throw validationError('ORGANIZATION polls need a token with an "org" claim', { field: 'visibility' });
       }
