@@ -59,4 +59,3 @@ export function createApiMetrics(registry: Registry) {
     }),
   };
 }
-export type ApiMetrics = ReturnType<typeof createApiMetrics>;

@@ -76,4 +76,3 @@ export function createOriginGate(deps: {
     );
   };
 }
-export type OriginGate = ReturnType<typeof createOriginGate>;

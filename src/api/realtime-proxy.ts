@@ -14,7 +14,7 @@ function refuse(socket: Socket, status: number, text: string): void {
 function head(res: http.IncomingMessage): string {
   const lines = [`HTTP/1.1 ${res.statusCode} ${res.statusMessage ?? ''}`];
   for (let i = 0; i < res.rawHeaders.length; i += 2) lines.push(`${res.rawHeaders[i]}: ${res.rawHeaders[i + 1]}`);
-  return lines.join('\r\n') + '\r\n\r\n';
+  return `${lines.join('\r\n')}\r\n\r\n`;
 }
 
 /**
@@ -30,7 +30,10 @@ export function createRealtimeProxy({ upstreams, trust, log }: { upstreams: URL[
 
   function onUpgrade(req: http.IncomingMessage, socket: Socket, firstBytes: Buffer): void {
     socket.on('error', () => {});
-    if ((req.url ?? '').split('?')[0] !== '/ws' || upstreams.length === 0) return refuse(socket, 404, 'Not Found');
+    if ((req.url ?? '').split('?')[0] !== '/ws' || upstreams.length === 0) {
+      refuse(socket, 404, 'Not Found');
+      return;
+    }
     const upstream = upstreams[next++ % upstreams.length];
     const headers: http.OutgoingHttpHeaders = {};
     for (const [name, value] of Object.entries(req.headers)) if (!DROPPED.has(name) && value !== undefined) headers[name] = value;

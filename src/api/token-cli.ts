@@ -4,13 +4,16 @@ import { signDevToken } from '../shared/auth.js';
 
 /** `npm run token -- --sub 1 [--org 3] [--admin] [--ttl 3600]`: prints a bearer token signed with JWT_SECRET. */
 const usage = 'usage: npm run token -- --sub USER_ID [--org ORG_ID] [--admin] [--ttl SECONDS]';
-let values;
-try {
-  ({ values } = parseArgs({ options: { sub: { type: 'string' }, org: { type: 'string' }, admin: { type: 'boolean', default: false }, ttl: { type: 'string' }, help: { type: 'boolean', short: 'h' } } }));
-} catch (err) {
-  console.error(`${(err as Error).message}\n${usage}`);
-  process.exit(2);
-}
+const options = { sub: { type: 'string' }, org: { type: 'string' }, admin: { type: 'boolean', default: false }, ttl: { type: 'string' }, help: { type: 'boolean', short: 'h' } } as const;
+const parsed = (() => {
+  try {
+    return parseArgs({ options });
+  } catch (err) {
+    console.error(`${(err as Error).message}\n${usage}`);
+    process.exit(2);
+  }
+})();
+const { values } = parsed;
 if (values.help) {
   console.log(usage);
   process.exit(0);

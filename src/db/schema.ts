@@ -1,4 +1,4 @@
-import type { ColumnType, Generated, Insertable, Selectable } from 'kysely';
+import type { ColumnType, Generated, Selectable } from 'kysely';
 
 export type PollType = 'SINGLE_CHOICE' | 'MULTIPLE_CHOICE' | 'RANKED' | 'RATING';
 export type PollStatus = 'DRAFT' | 'ACTIVE' | 'CLOSED';
@@ -158,6 +158,4 @@ export interface DB {
 }
 
 export type PollRow = Selectable<PollsTable>;
-export type NewPoll = Insertable<PollsTable>;
 export type PollOptionRow = Selectable<PollOptionsTable>;
-export type VoteRow = Selectable<VotesTable>;

@@ -19,7 +19,7 @@ export function canonicalIp(raw: string): string | null {
   const ip = zone < 0 ? raw : raw.slice(0, zone);
   if (ip.includes(':')) return canonicalV6(ip);
   const v4 = parseV4(ip);
-  return v4 && v4.join('.');
+  return v4 ? v4.join('.') : null;
 }
 
 /** Four decimal parts of at most three digits (zero-padding allowed), each at most 255. */

@@ -15,7 +15,7 @@ export interface VoterIdentity {
 
 /** The anonymous voter's identity: a hash of poll, address, browser and client fingerprint. */
 export function anonymousVoterKey(pollId: number, ip: string, userAgent: string, fingerprint = ''): string {
-  return 'f:' + hash('sha256', `${pollId}\n${ip}\n${userAgent}\n${fingerprint}`, 'base64url').slice(0, 32);
+  return `f:${hash('sha256', `${pollId}\n${ip}\n${userAgent}\n${fingerprint}`, 'base64url').slice(0, 32)}`;
 }
 
 /** The voter of a request: a signed-in user by id; an anonymous one by address, browser and fingerprint. */

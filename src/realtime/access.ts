@@ -73,4 +73,3 @@ export function createAccessFacts(db: Kysely<DB>, ttlMs: number) {
     },
   };
 }
-export type AccessFacts = ReturnType<typeof createAccessFacts>;

@@ -4,7 +4,7 @@ import type { AddressInfo, Socket } from 'node:net';
 import proxyaddr from 'proxy-addr';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { clientIp, parseId, trustProxySetting } from '../shared/request.js';
-import { authOptionsOf, createAuthenticator, createTokenVerifier } from '../shared/auth.js';
+import { authOptionsOf, createAuthenticator, createTokenVerifier, type Principal } from '../shared/auth.js';
 import { createDb, pingDatabase } from '../db/client.js';
 import type { Config } from '../shared/config.js';
 import type { Logger } from '../shared/logger.js';
@@ -195,7 +195,7 @@ export async function startRealtime(config: Config, log: Logger, port = config.R
     const params = new URL(req.url ?? '/', 'http://gateway').searchParams;
     const pollId = parseId(params.get('poll_id') ?? undefined);
     if (pollId === null) return embedOrigin === null ? refusalOf('POLL_NOT_FOUND') : { status: 403 };
-    let caller;
+    let caller: Principal | null;
     try {
       const token = params.get('token');
       caller = token ? await verifyToken(token) : await authenticate(req.headers.authorization);

@@ -210,7 +210,7 @@ export function createPollFeeds({ db, subscriber, keys, onSent, onSlowConsumerDr
     /** Removes a watcher; the poll's subscription ends FEED_LINGER_MS after the last one left, unless another came. */
     unwatch(pollId: number, w: Watcher): void {
       const feed = feeds.get(pollId);
-      if (!feed || !feed.watchers.delete(w)) return;
+      if (!feed?.watchers.delete(w)) return;
       if (feed.watchers.size > 0 || feed.linger) return;
       feed.linger = setTimeout(() => {
         feed.linger = null;
@@ -263,4 +263,3 @@ export function createPollFeeds({ db, subscriber, keys, onSent, onSlowConsumerDr
     },
   };
 }
-export type PollFeeds = ReturnType<typeof createPollFeeds>;

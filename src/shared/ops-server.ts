@@ -1,4 +1,4 @@
-import http from 'node:http';
+import type http from 'node:http';
 import type { Registry } from 'prom-client';
 
 /** Runs a readiness check that cannot hang: a backing service that does not answer in time counts as down. */

@@ -62,7 +62,6 @@ export function createTabulator({ maxPolls = 1000 }: { maxPolls?: number } = {})
     },
   };
 }
-export type Tabulator = ReturnType<typeof createTabulator>;
 
 /** The process's tabulator: the results service, the live messages and the gateway's feeds share it. */
 export const tabulator = createTabulator();

@@ -21,7 +21,7 @@ export function createPollLifecycleProcessor(deps: PollChangeDeps & { voteQueues
     if ((!found || found.poll.status === 'DRAFT') && Date.now() - job.timestamp < UNCOMMITTED_GRACE_MS) {
       throw new Error(`poll ${job.data.poll_id} is not active yet; its transaction may still be committing`);
     }
-    if (!found || found.poll.status !== 'ACTIVE' || !found.poll.end_time) return { closed: false };
+    if (found?.poll.status !== 'ACTIVE' || !found.poll.end_time) return { closed: false };
     if (found.poll.end_time.getTime() > Date.now()) return { closed: false };
     return { closed: (await closePoll(deps, found.poll, ['ACTIVE'])) !== null };
   }

@@ -3,8 +3,6 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createRedis } from '../../src/shared/redis.js';
 import { redisKeys } from '../../src/shared/redis-keys.js';
 import { openQueue, QUEUES } from '../../src/shared/queues.js';
-
-const VOTE_FLAGGING_QUEUE = QUEUES.flagging.name;
 import { createLogger } from '../../src/shared/logger.js';
 import { scrape, type Exposition } from '../helpers/prom.js';
 import { startRealtime } from '../helpers/realtime.js';

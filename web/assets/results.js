@@ -38,7 +38,7 @@ export function renderResults(box, poll, m, details) {
   box.replaceChildren(...parts);
 }
 
-function single(poll, m, counts) {
+function single(poll, _m, counts) {
   const sum = Object.values(counts).reduce((a, b) => a + b, 0);
   const top = Math.max(0, ...Object.values(counts));
   const rows = poll.options.map((o) => {

@@ -3,6 +3,7 @@ import { z } from 'zod';
 const isoDate = z.iso.datetime({ offset: true }).transform((s) => new Date(s));
 
 /** PostgreSQL's text refuses NUL: a string carrying one is the caller's mistake (400), not ours (500). */
+// biome-ignore lint/suspicious/noControlCharactersInRegex: matching NUL is the point.
 export const NO_NUL = /^[^\u0000]*$/;
 export const NO_NUL_MESSAGE = 'must not contain NUL characters';
 

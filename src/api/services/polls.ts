@@ -4,7 +4,7 @@ import { assertCanReadPoll, isPollManager } from '../../domain/poll-access.js';
 import { checkEndInFuture, checkOptionImages, checkShape, embedOriginsOf, normalizeSettings, type ImageHosts } from '../../domain/poll-settings.js';
 import { tiebreakSeedHash } from '../../domain/tally/seed.js';
 import { findPoll, insertPoll, listPolls, replaceOptions, transitionPoll, updatePoll, withOptions, type PollWithOptions } from '../../db/polls.js';
-import type { DB, PollSettings, PollType } from '../../db/schema.js';
+import type { DB } from '../../db/schema.js';
 import { authRequired, conflict, forbidden, pollNotActive, pollNotDraft, pollNotFound, validationError } from '../../shared/errors.js';
 import { announcePollChange, closePoll, type PollChangeDeps } from '../../shared/poll-changes.js';
 import { scheduleAutoClose } from '../../shared/queues.js';
