@@ -133,6 +133,13 @@ export async function dropDatabase(databaseUrl: string): Promise<void> {
 export async function deleteBenchNamespace(namespace: string, redisUrl: string | RedisTarget = process.env.REDIS_URL ?? 'redis://localhost:6379'): Promise<void> {
   const redis = createRedis(redisUrl);
   try {
+    // A cluster client knows its masters only once it is ready; before, there is nothing to scan.
+    if (redis.status !== 'ready') {
+      await new Promise<void>((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`Redis not ready after 10 s (${redis.status})`)), 10_000);
+        redis.once('ready', () => (clearTimeout(timer), resolve()));
+      });
+    }
     await deleteNamespace(redis, namespace);
   } finally {
     redis.disconnect();
