@@ -405,7 +405,7 @@ if (rows.length) {
   console.log(`Command: ${commandLine}`);
   console.log(`(${seconds}s per setup, ${connections} connections; CPU µs per accepted vote over the load and its drain; lag over every vote of the run)`);
   console.log('');
-  console.log('| Redis | procs | polls × partitions | votes/s | p50 / p99 ms | non-202 | lag p50 / p99 / max ms | committed p99 ms | drain ms | API µs/vote | worker µs/vote | PostgreSQL µs/vote | Redis µs/vote | master shares (busiest) | × node:http |');
+  console.log('| Redis | procs | polls × partitions | votes/s | p50 / p99 ms | non-202 | lag p50 / p99 / max ms | committed p99 ≈ ms | drain ms | API µs/vote | worker µs/vote | PostgreSQL µs/vote | Redis µs/vote | master shares (busiest) | × node:http |');
   console.log('|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|');
   for (const r of rows) {
     const shares = masters(r).map(([n, v]) => `${n.split(':')[1]} ${pct(v.share)}`).join(' · ');
@@ -413,7 +413,7 @@ if (rows.length) {
     console.log(
       `| ${r.redis} | ${r.procs}+${r.procs} | ${r.polls} × ${r.partitions} | ${f0(r.votesPerSecond)} | ${f1(r.wrk.p50ms)} / ${f1(r.wrk.p99ms)} | ${others(r)} | ` +
         `${f1(r.lag.p50)} / ${f1(r.lag.p99)} / ${f1(r.lag.max)} | ${f1(r.commitLag.p99)} | ${r.counted === r.accepted ? r.convergedMs : `NO (${r.counted}/${r.accepted})`} | ` +
-        `${roleCpu(r, 'api')} | ${roleCpu(r, 'worker')} | ${f0(r.cpu.postgres)} | ${f0(redisTotal(r))} | ${shares} (${pct(busiest(r))} ${r.redis === 'cluster' ? ok : ''}) | ${(r.votesPerSecond / noopRate(r.procs)).toFixed(3)} |`,
+        `${roleCpu(r, 'api')} | ${roleCpu(r, 'worker')} | ${f0(r.cpu.postgres)} | ${f0(redisTotal(r))} | ${r.redis === 'cluster' ? `${shares} (busiest ${pct(busiest(r))} ${ok})` : `${shares} (one server)`} | ${(r.votesPerSecond / noopRate(r.procs)).toFixed(3)} |`,
     );
   }
   console.log('');
