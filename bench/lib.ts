@@ -87,11 +87,15 @@ export function runWrk(opts: {
       [`-t${opts.threads}`, `-c${opts.connections}`, `-d${opts.seconds}s`, '--timeout', '10s', '-s', opts.script, opts.url, '--', ...opts.args],
       { env: { ...process.env, WRK_HOSTS: (opts.hosts ?? []).join(',') } },
     );
+    // wrk dies with the bench, also when the bench exits on an error or ^C mid-run.
+    const kill = () => child.kill('SIGKILL');
+    process.on('exit', kill);
     let out = '';
     child.stdout.on('data', (d) => (out += d));
     child.stderr.on('data', (d) => (out += d));
     child.on('error', reject);
     child.on('exit', () => {
+      process.off('exit', kill);
       const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1] ?? NaN);
       const lat = /LATENCY_US p50=(\d+) p90=(\d+) p99=(\d+) max=(\d+)/.exec(out);
       const statuses = JSON.parse(/STATUSES (\{.*\})/.exec(out)?.[1] ?? '{}');
