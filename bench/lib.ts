@@ -1,10 +1,10 @@
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { execSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { SignJWT } from 'jose';
 import pg from 'pg';
-import { createRedis, deleteNamespace } from '../src/shared/redis.js';
+import { createRedis, deleteNamespace, type RedisTarget } from '../src/shared/redis.js';
 
 /** dist/ root of the compiled project (benches run from dist/bench). */
 export const distRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -65,24 +65,41 @@ export interface WrkResult {
   p90ms: number;
   p99ms: number;
   maxms: number;
+  /** wrk's socket errors (connect, read, write, timeout), 0 when it printed none. */
+  socketErrors: number;
   raw: string;
 }
 
 /** Runs wrk with a Lua script and parses what it prints. */
-export function runWrk(opts: { url: string; script: string; seconds: number; connections: number; threads: number; args: string[] }): Promise<WrkResult> {
+export function runWrk(opts: {
+  url: string;
+  script: string;
+  seconds: number;
+  connections: number;
+  threads: number;
+  args: string[];
+  /** host:port of each server: wrk-votes.lua points thread i at the (i mod n)-th (WRK_HOSTS). */
+  hosts?: string[];
+}): Promise<WrkResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn('wrk', [
-      `-t${opts.threads}`, `-c${opts.connections}`, `-d${opts.seconds}s`, '--timeout', '10s',
-      '-s', opts.script, opts.url, '--', ...opts.args,
-    ]);
+    const child = spawn(
+      'wrk',
+      [`-t${opts.threads}`, `-c${opts.connections}`, `-d${opts.seconds}s`, '--timeout', '10s', '-s', opts.script, opts.url, '--', ...opts.args],
+      { env: { ...process.env, WRK_HOSTS: (opts.hosts ?? []).join(',') } },
+    );
+    // wrk dies with the bench, also when the bench exits on an error or ^C mid-run.
+    const kill = () => child.kill('SIGKILL');
+    process.on('exit', kill);
     let out = '';
     child.stdout.on('data', (d) => (out += d));
     child.stderr.on('data', (d) => (out += d));
     child.on('error', reject);
     child.on('exit', () => {
+      process.off('exit', kill);
       const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1] ?? NaN);
       const lat = /LATENCY_US p50=(\d+) p90=(\d+) p99=(\d+) max=(\d+)/.exec(out);
       const statuses = JSON.parse(/STATUSES (\{.*\})/.exec(out)?.[1] ?? '{}');
+      const sock = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(out);
       resolve({
         requestsPerSecond: rps,
         statuses,
@@ -90,6 +107,7 @@ export function runWrk(opts: { url: string; script: string; seconds: number; con
         p90ms: lat ? Number(lat[2]) / 1000 : NaN,
         p99ms: lat ? Number(lat[3]) / 1000 : NaN,
         maxms: lat ? Number(lat[4]) / 1000 : NaN,
+        socketErrors: sock ? sock.slice(1).reduce((n, x) => n + Number(x), 0) : 0,
         raw: out,
       });
     });
@@ -116,13 +134,100 @@ export async function dropDatabase(databaseUrl: string): Promise<void> {
 }
 
 /** Deletes a bench run's Redis keys and queues so runs do not pile up in Redis. */
-export async function deleteBenchNamespace(namespace: string, redisUrl = process.env.REDIS_URL ?? 'redis://localhost:6379'): Promise<void> {
+export async function deleteBenchNamespace(namespace: string, redisUrl: string | RedisTarget = process.env.REDIS_URL ?? 'redis://localhost:6379'): Promise<void> {
   const redis = createRedis(redisUrl);
   try {
+    // A cluster client knows its masters only once it is ready; before, there is nothing to scan.
+    if (redis.status !== 'ready') {
+      await new Promise<void>((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`Redis not ready after 10 s (${redis.status})`)), 10_000);
+        redis.once('ready', () => (clearTimeout(timer), resolve()));
+      });
+    }
     await deleteNamespace(redis, namespace);
   } finally {
     redis.disconnect();
   }
+}
+
+const CLK_TCK = (() => {
+  try {
+    return Number(execSync('getconf CLK_TCK', { stdio: ['ignore', 'pipe', 'ignore'] }).toString().trim()) || 100;
+  } catch {
+    return 100;
+  }
+})();
+
+/** CPU seconds (utime + stime) a process has used, from /proc; NaN once it is gone. */
+export function procCpuSeconds(pid: number): number {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(f[11]) + Number(f[12])) / CLK_TCK;
+  } catch {
+    return NaN;
+  }
+}
+
+/** Pids of the local PostgreSQL server's processes, from /proc (empty where there is no /proc). */
+export function postgresPids(): number[] {
+  const pids: number[] = [];
+  for (const pid of fs.existsSync('/proc') ? fs.readdirSync('/proc').filter((d) => /^\d+$/.test(d)) : []) {
+    try {
+      if (/^\d+ \(postgres\)/.test(fs.readFileSync(`/proc/${pid}/stat`, 'utf8'))) pids.push(Number(pid));
+    } catch {
+      // the process ended between listing and reading
+    }
+  }
+  return pids;
+}
+
+/** CPU seconds (used_cpu_sys + used_cpu_user) and role of one Redis server, from INFO. */
+export async function redisServerCpu(url: string): Promise<{ cpu: number; role: string }> {
+  const redis = createRedis(url);
+  try {
+    const info = await redis.info();
+    const field = (k: string) => new RegExp(`^${k}:([^\\r\\n]+)`, 'm').exec(info)?.[1] ?? '';
+    return { cpu: Number(field('used_cpu_sys')) + Number(field('used_cpu_user')), role: field('role') };
+  } finally {
+    redis.disconnect();
+  }
+}
+
+/** A CPU reading of many processes and Redis servers at one moment (see cpuSnapshot). */
+export interface CpuSnapshot {
+  /** Each labelled process's CPU seconds. */
+  procs: Record<string, number>;
+  /** Each Redis server's CPU seconds and role, by host:port. */
+  redis: Record<string, { cpu: number; role: string }>;
+  /** Each PostgreSQL process's CPU seconds, by pid. */
+  postgres: Map<number, number>;
+}
+
+/**
+ * CPU used so far by N labelled processes (their /proc stat), N Redis servers (INFO cpu, each
+ * `host:port`) and PostgreSQL (`pgPids`, by default every process of the local server).
+ */
+export async function cpuSnapshot(pids: Record<string, number>, redisNodes: string[], pgPids: number[] = postgresPids()): Promise<CpuSnapshot> {
+  const procs = Object.fromEntries(Object.entries(pids).map(([label, pid]) => [label, procCpuSeconds(pid)]));
+  const redis = Object.fromEntries(await Promise.all(redisNodes.map(async (n) => [n, await redisServerCpu(`redis://${n}`)] as const)));
+  const postgres = new Map(pgPids.map((pid) => [pid, procCpuSeconds(pid)] as const));
+  return { procs, redis, postgres };
+}
+
+/**
+ * CPU seconds used between two snapshots: per labelled process, per Redis server (with its role
+ * at the end), and by PostgreSQL (processes started in between count from zero; those that
+ * ended in between are lost, so keep the pools' connections alive across the window).
+ */
+export function cpuUsed(before: CpuSnapshot, after: CpuSnapshot) {
+  const procs = Object.fromEntries(Object.keys(after.procs).map((k) => [k, after.procs[k] - (before.procs[k] ?? 0)]));
+  const redis = Object.fromEntries(
+    Object.entries(after.redis).map(([n, r]) => [n, { cpu: r.cpu - (before.redis[n]?.cpu ?? 0), role: r.role }]),
+  );
+  let postgres = 0;
+  for (const [pid, cpu] of after.postgres) if (Number.isFinite(cpu)) postgres += cpu - (before.postgres.get(pid) ?? 0);
+  return { procs, redis, postgres };
 }
 
 /**
@@ -131,21 +236,7 @@ export async function deleteBenchNamespace(namespace: string, redisUrl = process
  */
 export async function cpuSeconds(urls: { api: string; workers: string }, redisUrl = process.env.REDIS_URL ?? 'redis://localhost:6379') {
   const own = async (url: string) => Number(/^process_cpu_seconds_total\{[^}]*\} ([\d.e+-]+)/m.exec(await (await fetch(`${url}/metrics`)).text())?.[1] ?? NaN);
-  const redis = createRedis(redisUrl);
-  const info = await redis.info('cpu');
-  redis.disconnect();
-  const redisCpu = ['used_cpu_sys', 'used_cpu_user'].reduce((s, k) => s + Number(new RegExp(`^${k}:([\\d.]+)`, 'm').exec(info)?.[1] ?? 0), 0);
-  let postgres = 0;
-  const tick = 100; // USER_HZ
-  for (const pid of fs.existsSync('/proc') ? fs.readdirSync('/proc').filter((d) => /^\d+$/.test(d)) : []) {
-    try {
-      const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-      if (!/^\d+ \(postgres\)/.test(stat)) continue;
-      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      postgres += (Number(f[11]) + Number(f[12])) / tick;
-    } catch {
-      // the process ended between listing and reading
-    }
-  }
+  const redisCpu = (await redisServerCpu(redisUrl)).cpu;
+  const postgres = postgresPids().reduce((s, pid) => s + (procCpuSeconds(pid) || 0), 0);
   return { api: await own(urls.api), workers: await own(urls.workers), redis: redisCpu, postgres };
 }

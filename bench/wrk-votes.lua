@@ -1,9 +1,17 @@
--- wrk script for bench:votes: every request is a vote from a new anonymous voter.
+-- wrk script for bench:votes and bench:scale: every request is a vote from a new anonymous voter.
 -- Consecutive requests walk the /24 space first, so no address prefix sees a burst.
+--   args: path body [path body ...]  -- several polls: requests take them in turn
+--   WRK_HOSTS=host:port,host:port    -- several servers: thread i talks to the (i mod n)-th
 local threads = {}
 local counter = 0
 
 function setup(thread)
+  local hosts = {}
+  for h in string.gmatch(os.getenv("WRK_HOSTS") or "", "[^,]+") do table.insert(hosts, h) end
+  if #hosts > 0 then
+    local host, port = string.match(hosts[(#threads % #hosts) + 1], "^(.+):(%d+)$")
+    thread.addr = wrk.lookup(host, port)[1]
+  end
   thread:set("tid", #threads)
   table.insert(threads, thread)
 end
@@ -11,10 +19,14 @@ end
 -- The request is built by concatenation around the address: wrk.format per request costs
 -- the load generator more CPU than the server spends on some votes.
 function init(args)
-  local path, body = args[1], args[2]
-  head = "POST " .. path .. " HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
-    .. "User-Agent: bench-votes\r\nContent-Length: " .. #body .. "\r\nX-Forwarded-For: " .. (11 + tid) .. "."
-  tail = "\r\n\r\n" .. body
+  heads, tails = {}, {}
+  for i = 1, #args - 1, 2 do
+    local path, body = args[i], args[i + 1]
+    table.insert(heads, "POST " .. path .. " HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+      .. "User-Agent: bench-votes\r\nContent-Length: " .. #body .. "\r\nX-Forwarded-For: " .. (11 + tid) .. ".")
+    table.insert(tails, "\r\n\r\n" .. body)
+  end
+  polls = #heads
   statuses = {}
 end
 
@@ -22,7 +34,8 @@ local fmt, floor = string.format, math.floor
 function request()
   counter = counter + 1
   local c = counter
-  return head .. fmt("%d.%d.%d", c % 256, floor(c / 256) % 256, floor(c / 65536) % 256) .. tail
+  local p = (c % polls) + 1
+  return heads[p] .. fmt("%d.%d.%d", c % 256, floor(c / 256) % 256, floor(c / 65536) % 256) .. tails[p]
 end
 
 function response(status, headers, body)
