@@ -16,6 +16,7 @@ COPY --from=build /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist
 # The web pages' HTML, CSS and JS: served as they are, found beside package.json.
 COPY web ./web
-COPY package.json ./
+# The API description, served at /openapi.yaml.
+COPY package.json openapi.yaml ./
 USER node
 CMD ["node", "dist/src/api/main.js"]

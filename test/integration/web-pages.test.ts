@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import express from 'express';
@@ -203,5 +204,14 @@ describe('PUBLIC_REALTIME_URL', () => {
     } finally {
       await new Promise((resolve) => server.close(resolve));
     }
+  });
+});
+
+describe('/openapi.yaml', () => {
+  it('is the repository document, as YAML', async () => {
+    const res = await call<string>(stack, 'GET', '/openapi.yaml');
+    expect(res.status).toBe(200);
+    expect(res.headers.get('content-type')).toMatch(/^application\/yaml/);
+    expect(res.body).toBe(readFileSync(new URL('../../openapi.yaml', import.meta.url), 'utf8'));
   });
 });

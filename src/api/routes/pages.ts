@@ -199,6 +199,12 @@ export function pagesRouter({ publicRealtimeUrl, imageHosts, signIn = { dev: fal
     res.set({ 'X-Content-Type-Options': 'nosniff', 'Cache-Control': 'no-cache' }).type(asset.type).send(asset.body);
   });
 
+  // The API's own description, for client generators and API explorers.
+  const openapi = readFileSync(path.join(root, '..', 'openapi.yaml'));
+  r.get('/openapi.yaml', (_req, res) => {
+    res.set({ 'X-Content-Type-Options': 'nosniff', 'Cache-Control': 'no-cache', 'Access-Control-Allow-Origin': '*' }).type('application/yaml').send(openapi);
+  });
+
   r.get('/vendor/:file', (req, res, next) => {
     const file = vendor.get(req.params.file);
     if (!file) return next();
