@@ -172,6 +172,7 @@ interface Row {
   procs: number;
   polls: number;
   partitions: number;
+  queues: number;
   wrk: WrkResult;
   threads: number;
   votesPerSecond: number;
@@ -208,10 +209,10 @@ async function runSetup(mode: 'single' | 'cluster', procs: number): Promise<Row>
     LOG_LEVEL: 'warn',
     JWT_SECRET: base.JWT_SECRET,
   };
-  const partitions = loadConfig({ ...process.env, ...env }).VOTE_PARTITIONS;
+  const { VOTE_PARTITIONS: partitions, VOTE_QUEUES: queues } = loadConfig({ ...process.env, ...env });
   const threads = threadsFor(procs);
   const label = `${mode} Redis, ${procs} API + ${procs} worker${procs > 1 ? 's' : ''}`;
-  console.log(`\n## ${label}: ${pollCount} poll(s), ${partitions} partition(s), ${seconds}s, ${connections} connections, ${threads} wrk threads`);
+  console.log(`\n## ${label}: ${pollCount} poll(s), ${partitions} partition(s), ${queues} vote queue(s), ${seconds}s, ${connections} connections, ${threads} wrk threads`);
 
   await dropDatabase(databaseUrl);
   await createDatabaseIfMissing(databaseUrl);
@@ -315,6 +316,7 @@ async function runSetup(mode: 'single' | 'cluster', procs: number): Promise<Row>
       procs,
       polls: pollCount,
       partitions,
+      queues,
       wrk: load,
       threads,
       votesPerSecond: seen202 / seconds,
@@ -405,13 +407,13 @@ if (rows.length) {
   console.log(`Command: ${commandLine}`);
   console.log(`(${seconds}s per setup, ${connections} connections; CPU µs per accepted vote over the load and its drain; lag over every vote of the run)`);
   console.log('');
-  console.log('| Redis | procs | polls × partitions | votes/s | p50 / p99 ms | non-202 | lag p50 / p99 / max ms | committed p99 ≈ ms | drain ms | API µs/vote | worker µs/vote | PostgreSQL µs/vote | Redis µs/vote | master shares (busiest) | × node:http |');
+  console.log('| Redis | procs | polls × partitions / queues | votes/s | p50 / p99 ms | non-202 | lag p50 / p99 / max ms | committed p99 ≈ ms | drain ms | API µs/vote | worker µs/vote | PostgreSQL µs/vote | Redis µs/vote | master shares (busiest) | × node:http |');
   console.log('|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|');
   for (const r of rows) {
     const shares = masters(r).map(([n, v]) => `${n.split(':')[1]} ${pct(v.share)}`).join(' · ');
     const ok = busiest(r) <= 0.45 ? '✓' : '✗';
     console.log(
-      `| ${r.redis} | ${r.procs}+${r.procs} | ${r.polls} × ${r.partitions} | ${f0(r.votesPerSecond)} | ${f1(r.wrk.p50ms)} / ${f1(r.wrk.p99ms)} | ${others(r)} | ` +
+      `| ${r.redis} | ${r.procs}+${r.procs} | ${r.polls} × ${r.partitions} / ${r.queues} | ${f0(r.votesPerSecond)} | ${f1(r.wrk.p50ms)} / ${f1(r.wrk.p99ms)} | ${others(r)} | ` +
         `${f1(r.lag.p50)} / ${f1(r.lag.p99)} / ${f1(r.lag.max)} | ${f1(r.commitLag.p99)} | ${r.counted === r.accepted ? r.convergedMs : `NO (${r.counted}/${r.accepted})`} | ` +
         `${roleCpu(r, 'api')} | ${roleCpu(r, 'worker')} | ${f0(r.cpu.postgres)} | ${f0(redisTotal(r))} | ${r.redis === 'cluster' ? `${shares} (busiest ${pct(busiest(r))} ${ok})` : `${shares} (one server)`} | ${(r.votesPerSecond / noopRate(r.procs)).toFixed(3)} |`,
     );

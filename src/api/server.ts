@@ -58,7 +58,7 @@ export async function startApi(config: Config, log: Logger, port = config.PORT):
   const subscriber = createRedis(target, { name: 'api-sub', shardedSubscriber: true });
   const queueConnection = createRedis(target, { failFast: true, name: 'api-queue' });
   const queueCtx = { connection: queueConnection, keys, logger: log };
-  const voteQueues = openVoteQueues(queueCtx, config.VOTE_PARTITIONS);
+  const voteQueues = openVoteQueues(queueCtx, config.VOTE_QUEUES);
   const lifecycleQueue = openQueue(QUEUES.lifecycle, queueCtx);
   const flagQueue = openQueue(QUEUES.flagging, queueCtx);
   const analyticsQueue = openQueue(QUEUES.analytics, queueCtx);
@@ -99,7 +99,7 @@ export async function startApi(config: Config, log: Logger, port = config.PORT):
     keys,
     viewTokens,
     pendingTtlMs: config.VOTE_PENDING_TTL_MS,
-    voteQueues: config.VOTE_PARTITIONS,
+    voteQueues: config.VOTE_QUEUES,
     integrity: {
       enabled: config.FRAUD_DEFENCES === 'on',
       ipSoft: config.VOTES_PER_IP_PER_POLL_PER_HOUR,

@@ -28,8 +28,12 @@ const schema = z.object({
   // After each vote job is added, wait until this many replicas have it (WAIT), else 503: a failover then loses no 202.
   REDIS_WAIT_REPLICAS: int(0),
   REDIS_WAIT_TIMEOUT_MS: int(200),
-  // Partitions of each new poll (and vote queues): each a hash tag and a committer of its own. Default 1, or 12 on a cluster.
+  // Partitions of each new poll: each a hash tag of its own (claims, limits, windows). Default 1, or 12 on a cluster.
   VOTE_PARTITIONS: z.coerce.number().int().min(1).max(1024).optional(),
+  // Vote queues (partition p goes to queue p mod VOTE_QUEUES), each a hash tag and a committer of
+  // its own. Default 1, or 3 on a cluster: one per master of the smallest cluster; set it to the
+  // number of masters. Every process must agree, and changing it strands queued jobs.
+  VOTE_QUEUES: z.coerce.number().int().min(1).max(1024).optional(),
   // Prefixes every Redis key, channel and queue: lets test runs or tenants share one Redis.
   REDIS_NAMESPACE: z.string().regex(/^[a-zA-Z0-9_-]*$/).default(''),
   JWT_SECRET: z.string().min(16).default('dev-only-secret-change-me-in-production'),
@@ -130,7 +134,7 @@ const schema = z.object({
     .refine((v) => !v || v.split(',').every((u) => URL.canParse(u.trim()) && /^(http|ws)s?:$/.test(new URL(u.trim()).protocol)), 'must be comma-separated http:// or ws:// URLs'),
 });
 
-export type Config = Readonly<Omit<z.infer<typeof schema>, 'VOTE_PARTITIONS'> & { VOTE_PARTITIONS: number }>;
+export type Config = Readonly<Omit<z.infer<typeof schema>, 'VOTE_PARTITIONS' | 'VOTE_QUEUES'> & { VOTE_PARTITIONS: number; VOTE_QUEUES: number }>;
 
 /** Parses the environment once; exits with a readable message on bad settings. */
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
@@ -140,8 +144,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     console.error(`Invalid configuration:\n${lines.join('\n')}`);
     process.exit(1);
   }
-  const partitions = parsed.data.VOTE_PARTITIONS ?? (parsed.data.REDIS_CLUSTER_NODES ? 12 : 1);
-  return Object.freeze({ ...parsed.data, VOTE_PARTITIONS: partitions });
+  const cluster = Boolean(parsed.data.REDIS_CLUSTER_NODES);
+  const partitions = parsed.data.VOTE_PARTITIONS ?? (cluster ? 12 : 1);
+  // More queues than partitions would leave some empty: each one costs a job per batch window.
+  const queues = parsed.data.VOTE_QUEUES ?? Math.min(partitions, cluster ? 3 : 1);
+  return Object.freeze({ ...parsed.data, VOTE_PARTITIONS: partitions, VOTE_QUEUES: queues });
 }
 
 /** Whether the pages offer the development sign-in (and POST /api/v1/dev/token exists). */

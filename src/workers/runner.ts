@@ -36,10 +36,10 @@ export async function startWorkers(config: Config, log: Logger, port = config.WO
   const metrics = createMetricsRegistry('workers');
   const analyticsQueue = openQueue(QUEUES.analytics, ctx);
   const lifecycleQueue = openQueue(QUEUES.lifecycle, ctx);
-  const voteQueues = openVoteQueues(ctx, config.VOTE_PARTITIONS);
+  const voteQueues = openVoteQueues(ctx, config.VOTE_QUEUES);
   // Queue depths are read on a fail-fast connection: a scrape must not wait for Redis to return.
   const countCtx = { ...ctx, connection: createRedis(target, { failFast: true, name: 'workers-metrics' }) };
-  const countedQueues = [...openVoteQueues(countCtx, config.VOTE_PARTITIONS), ...[QUEUES.flagging, QUEUES.lifecycle, QUEUES.analytics].map((d) => openQueue(d, countCtx))];
+  const countedQueues = [...openVoteQueues(countCtx, config.VOTE_QUEUES), ...[QUEUES.flagging, QUEUES.lifecycle, QUEUES.analytics].map((d) => openQueue(d, countCtx))];
   const workerMetrics = createWorkerMetrics(metrics, countedQueues);
   // Analytics follow every write that moved a poll's counts: vote batches and flagging jobs.
   const rollup = rollupPolls(analyticsQueue, config.ANALYTICS_ROLLUP_DELAY_MS, log);

@@ -199,7 +199,7 @@ describe('on a Redis Cluster', () => {
     const board = await fetch(`${apis[0].url}/admin/queues/api/queues`, { headers: { authorization: `Basic ${Buffer.from('ops:ops-password').toString('base64')}` } });
     expect(board.status).toBe(200);
     const names = ((await board.json()) as { queues: Array<{ name: string }> }).queues.map((q) => q.name);
-    expect(names).toEqual(expect.arrayContaining(['vote-ingest-0', 'vote-ingest-11', 'vote-flagging', 'poll-lifecycle', 'analytics-rollup']));
+    expect(names).toEqual(expect.arrayContaining(['vote-ingest-0', 'vote-ingest-1', 'vote-ingest-2', 'vote-flagging', 'poll-lifecycle', 'analytics-rollup']));
     for (const a of apis) expect((await fetch(`${a.url}/readyz`)).status).toBe(200);
   });
 });
