@@ -1,10 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { createLogger } from '../../src/shared/logger.js';
-import { openVoteQueues } from '../../src/shared/queues.js';
-import { createRedis } from '../../src/shared/redis.js';
-import { redisKeys } from '../../src/shared/redis-keys.js';
-import { countersAndRecount, createPoll, eventually, freePort, JWT_SECRET, type Stack, startStack } from '../helpers/stack.js';
+import { countersAndRecount, createPoll, eventually, freePort, JWT_SECRET, type Stack, startStack, voteQueuesIdle } from '../helpers/stack.js';
 
 let stack: Stack;
 beforeAll(async () => {
@@ -115,7 +111,7 @@ it('a SIGTERM in the middle of a load run loses no 202-accepted vote, and stores
   try {
     await eventually(async () => (await fetch(`${url}/healthz`).catch(() => null))?.status === 200, 20_000, 'API child up again');
     const storedIds = () => stack.db.selectFrom('votes').select(['vote_id', 'status']).where('poll_id', '=', poll.poll_id).execute();
-    await eventually(async () => (await storedIds()).length >= accepted.length && (await voteQueuesIdle()), 30_000, 'every accepted vote committed and the vote queues empty');
+    await eventually(async () => (await storedIds()).length >= accepted.length && (await voteQueuesIdle(stack)), 30_000, 'every accepted vote committed and the vote queues empty');
 
     const stored = await storedIds();
     // Exactly the accepted votes, each once: none lost, none unaccepted slipped in.
@@ -137,16 +133,3 @@ it('a SIGTERM in the middle of a load run loses no 202-accepted vote, and stores
     await restarted.exited;
   }
 });
-
-/** No vote job waiting or running: nothing more can land in the votes table. */
-async function voteQueuesIdle(): Promise<boolean> {
-  const connection = createRedis(stack.config.REDIS_URL);
-  const queues = openVoteQueues({ connection, keys: redisKeys(stack.config.REDIS_NAMESPACE), logger: createLogger('silent', 'test') }, stack.config.VOTE_PARTITIONS);
-  try {
-    const counts = await Promise.all(queues.map((q) => q.getJobCounts('waiting', 'active', 'delayed', 'prioritized', 'waiting-children')));
-    return counts.every((c) => Object.values(c).every((n) => n === 0));
-  } finally {
-    await Promise.all(queues.map((q) => q.close()));
-    connection.disconnect();
-  }
-}
