@@ -45,6 +45,8 @@ import { createCreationLimit } from './services/creation-limit.js';
 export interface ApiHandle {
   server: http.Server;
   url: string;
+  /** The Express app behind the server (every route but the vote path); tests read its routes. */
+  app: ReturnType<typeof createApp>;
   close(): Promise<void>;
 }
 
@@ -252,6 +254,7 @@ export async function startApi(config: Config, log: Logger, port = config.PORT):
   return {
     server,
     url,
+    app,
     async close() {
       // Stop taking requests, let in-flight ones finish, then flush accepted votes into the queue.
       // Connections that go idle after their last answer are swept too (close() only closes those idle now).

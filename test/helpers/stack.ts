@@ -7,7 +7,9 @@ import { createDb } from '../../src/db/client.js';
 import type { DB } from '../../src/db/schema.js';
 import { loadConfig, type Config } from '../../src/shared/config.js';
 import { createLogger } from '../../src/shared/logger.js';
+import { openVoteQueues } from '../../src/shared/queues.js';
 import { createRedis, deleteNamespace } from '../../src/shared/redis.js';
+import { redisKeys } from '../../src/shared/redis-keys.js';
 import { startWorkers, type WorkersHandle } from '../../src/workers/runner.js';
 import { createTestDatabase } from './db.js';
 
@@ -143,6 +145,19 @@ export async function eventually(check: () => Promise<boolean>, timeoutMs = 15_0
     if (await check()) return;
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+/** No vote job waiting or running in the stack's namespace: nothing more can land in the votes table. */
+export async function voteQueuesIdle(stack: { config: Config }): Promise<boolean> {
+  const connection = createRedis(stack.config.REDIS_URL);
+  const queues = openVoteQueues({ connection, keys: redisKeys(stack.config.REDIS_NAMESPACE), logger: createLogger('silent', 'test') }, stack.config.VOTE_PARTITIONS);
+  try {
+    const counts = await Promise.all(queues.map((q) => q.getJobCounts('waiting', 'active', 'delayed', 'prioritized', 'waiting-children')));
+    return counts.every((c) => Object.values(c).every((n) => n === 0));
+  } finally {
+    await Promise.all(queues.map((q) => q.close()));
+    connection.disconnect();
   }
 }
 

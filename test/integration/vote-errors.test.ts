@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { call, createPoll, eventually, startStack, tokenFor, type Stack } from '../helpers/stack.js';
+import { call, createPoll, eventually, startStack, tokenFor, voteQueuesIdle, type Stack } from '../helpers/stack.js';
 
 let stack: Stack;
 beforeAll(async () => {
@@ -72,11 +72,65 @@ describe('vote body and path errors', () => {
       expectError(await vote(id, { options: [1] }), 404, 'POLL_NOT_FOUND');
     }
   });
-  it('bad input changes nothing', async () => {
-    const res = await call(stack, 'GET', `/api/v1/polls/${poll.poll_id}/results`);
-    expect(res.body.total_votes).toBe(0);
-    const rows = await stack.db.selectFrom('votes').select('vote_id').where('poll_id', '=', poll.poll_id).execute();
-    expect(rows).toHaveLength(0);
+});
+
+describe('bad input', () => {
+  /** Everything a vote could have moved: the poll's rows of every counting table, its own row, and the votes table as a whole. */
+  async function snapshot(pollId: number) {
+    const db = stack.db;
+    return {
+      votes: await db.selectFrom('votes').selectAll().where('poll_id', '=', pollId).orderBy('vote_id').execute(),
+      allVotes: (await db.selectFrom('votes').select((eb) => eb.fn.countAll<string>().as('n')).executeTakeFirstOrThrow()).n,
+      results: await db.selectFrom('vote_results').selectAll().where('poll_id', '=', pollId).orderBy(['shard', 'option_id']).execute(),
+      tallies: await db.selectFrom('poll_tallies').selectAll().where('poll_id', '=', pollId).orderBy('shard').execute(),
+      poll: await db.selectFrom('polls').select(['status', 'updated_at', 'closed_at', 'results_final_at']).where('poll_id', '=', pollId).executeTakeFirstOrThrow(),
+      api: (await call(stack, 'GET', `/api/v1/polls/${pollId}/results`)).body,
+    };
+  }
+
+  it('changes nothing: every refusal carries its code, and no row, counter or claim moves', async () => {
+    const poll = await createPoll(stack);
+    const other = await createPoll(stack);
+    const [a, b] = poll.options.map((o) => o.option_id);
+    // A counted vote first, so that counters exist that a bad input could move.
+    expect((await vote(poll.poll_id, { options: [b] }, { headers: { 'user-agent': 'good-voter' } })).status).toBe(202);
+    await eventually(async () => (await call(stack, 'GET', `/api/v1/polls/${poll.poll_id}/results`)).body.total_votes === 1, 15_000, 'the good vote counted');
+    await eventually(() => voteQueuesIdle(stack), 15_000, 'vote queues idle');
+    const before = await snapshot(poll.poll_id);
+    expect(before.votes).toHaveLength(1);
+    expect(before.tallies.reduce((n, t) => n + Number(t.total_votes), 0)).toBe(1);
+
+    // All from one voter, who has not voted yet: a refusal must not leave them a claim either.
+    const voter = { 'user-agent': 'bad-input-voter' };
+    const bad: Array<[string, number | string, NonNullable<Parameters<typeof call>[3]>, number, string]> = [
+      ['malformed JSON', poll.poll_id, { raw: '{"options": [1,' }, 400, 'VALIDATION_ERROR'],
+      ['a non-JSON content type', poll.poll_id, { raw: 'options=1', headers: { 'content-type': 'text/plain' } }, 400, 'VALIDATION_ERROR'],
+      ['an option id as a string', poll.poll_id, { body: { options: [String(a)] } }, 400, 'VALIDATION_ERROR'],
+      ['options not an array', poll.poll_id, { body: { options: a } }, 400, 'VALIDATION_ERROR'],
+      ['an array body', poll.poll_id, { body: [a] }, 400, 'VALIDATION_ERROR'],
+      ['an unknown field', poll.poll_id, { body: { options: [a], weight: 100 } }, 400, 'VALIDATION_ERROR'],
+      ['the wrong selection field', poll.poll_id, { body: { ranking: [a] } }, 400, 'VALIDATION_ERROR'],
+      ['no selection', poll.poll_id, { body: {} }, 400, 'VALIDATION_ERROR'],
+      ['a negative option id', poll.poll_id, { body: { options: [-3] } }, 400, 'VALIDATION_ERROR'],
+      ['a huge option id', poll.poll_id, { raw: '{"options": [123456789012345678901234567890]}' }, 400, 'VALIDATION_ERROR'],
+      ['an option of another poll', poll.poll_id, { body: { options: [other.options[0].option_id] } }, 400, 'INVALID_OPTION'],
+      ['two options on a single-choice poll', poll.poll_id, { body: { options: [a, b] } }, 400, 'INVALID_SELECTION'],
+      ['no option', poll.poll_id, { body: { options: [] } }, 400, 'INVALID_SELECTION'],
+      ['one option twice', poll.poll_id, { body: { options: [a, a] } }, 400, 'INVALID_SELECTION'],
+      ['an oversized body', poll.poll_id, { body: { options: [a], fingerprint: 'x'.repeat(20_000) } }, 413, 'PAYLOAD_TOO_LARGE'],
+      ['a malformed poll id', 'abc', { body: { options: [a] } }, 404, 'POLL_NOT_FOUND'],
+      ['an unused poll id', '123456789', { body: { options: [a] } }, 404, 'POLL_NOT_FOUND'],
+    ];
+    for (const [what, pollId, opts, status, code] of bad) {
+      const res = await vote(pollId, undefined, { ...opts, headers: { ...voter, ...opts.headers } });
+      expect({ what, status: res.status, code: res.body?.error?.code }).toEqual({ what, status, code });
+    }
+
+    await eventually(() => voteQueuesIdle(stack), 15_000, 'vote queues idle');
+    expect(await snapshot(poll.poll_id)).toEqual(before);
+    // No claim was left behind: the same voter's first good vote is accepted as new.
+    const good = await vote(poll.poll_id, { options: [a] }, { headers: voter });
+    expect({ status: good.status, changed: good.body.changed }).toEqual({ status: 202, changed: false });
   });
 });
 

@@ -7,7 +7,7 @@ import { partitionTags, redisKeys } from '../../src/shared/redis-keys.js';
 import type { QueuedVote } from '../../src/db/votes.js';
 import type { VoteBatchJob } from '../../src/shared/queues.js';
 import { createVoteCommitter } from '../../src/workers/vote-ingest.js';
-import { call, countersAndRecount, createPoll, eventually, startStack, tokenFor, type Stack } from '../helpers/stack.js';
+import { call, countersAndRecount, createPoll, eventually, startStack, tokenFor, voteQueuesIdle, type Stack } from '../helpers/stack.js';
 
 let stack: Stack;
 beforeAll(async () => {
@@ -35,7 +35,8 @@ describe('exactly once', () => {
     expect(statuses.filter((s) => s === 202)).toHaveLength(1);
     expect(statuses.filter((s) => s === 409)).toHaveLength(199);
     await eventually(async () => (await totalOf(poll.poll_id)) === 1);
-    await new Promise((r) => setTimeout(r, 300));
+    // Every job done: a vote counted twice would show now, not some time later.
+    await eventually(() => voteQueuesIdle(stack), 15_000, 'vote queues idle');
     const c = await countersAndRecount(stack.db, poll.poll_id);
     expect(c.counters).toEqual(c.recount);
     expect(c.total).toBe(1);
@@ -101,7 +102,8 @@ describe('changeable votes', () => {
       const c = await countersAndRecount(stack.db, poll.poll_id);
       return c.counters[ids[20 % 3]] === 1;
     });
-    await new Promise((r) => setTimeout(r, 300));
+    // Every job done: a vote counted twice would show now, not some time later.
+    await eventually(() => voteQueuesIdle(stack), 15_000, 'vote queues idle');
     const c = await countersAndRecount(stack.db, poll.poll_id);
     expect(c.counters).toEqual({ [ids[0]]: 0, [ids[1]]: 0, [ids[2]]: 1 });
     expect(c.counters).toEqual(c.recount);

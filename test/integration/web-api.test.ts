@@ -123,7 +123,8 @@ describe("a poll's own review queue", () => {
     // One reviewer moved all five, the other found them decided (or found nothing left to take).
     expect(first.body.changed + second.body.changed).toBe(5);
     for (const r of [first.body, second.body]) expect(r).toMatchObject({ decision: 'VALID', remaining: 0, pending_review: 0, not_found: [] });
-    await new Promise((r) => setTimeout(r, 250));
+    // (Results are micro-cached for 200 ms.)
+    await eventually(async () => (await call(stack, 'GET', `/api/v1/polls/${ranked.poll_id}/results`, { token: owner })).body.total_votes === 5, 5000, 'the approved votes counted');
     const after = await call(stack, 'GET', `/api/v1/polls/${ranked.poll_id}/results`, { token: owner });
     expect(after.body.total_votes).toBe(5);
     expect(after.body.pending_review).toBe(0);
@@ -142,7 +143,7 @@ describe("a poll's own review queue", () => {
     expect(some.body).toMatchObject({ reviewed: 3, changed: 3, not_found: [missing], pending_review: 1 });
     const rejected = await call(stack, 'POST', `/api/v1/polls/${rating.poll_id}/flagged-votes/review`, { token: owner, body: { decision: 'REJECTED', prefix: '192.0.3.0/24' } });
     expect(rejected.body).toMatchObject({ reviewed: 1, changed: 1, pending_review: 0 });
-    await new Promise((r) => setTimeout(r, 250));
+    await eventually(async () => (await call(stack, 'GET', `/api/v1/polls/${rating.poll_id}/results`, { token: owner })).body.rating.options[0].count === 3, 5000, 'the approved ratings counted');
     const results = await call(stack, 'GET', `/api/v1/polls/${rating.poll_id}/results`, { token: owner });
     expect(results.body.rating.options[0]).toMatchObject({ count: 3, histogram: { '1': 0, '2': 0, '3': 0, '4': 2, '5': 1 } });
     // Rejecting one already counted takes it out again, exactly.

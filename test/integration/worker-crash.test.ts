@@ -1,7 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { sql } from 'kysely';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { call, countersAndRecount, createPoll, eventually, startStack, type Stack } from '../helpers/stack.js';
+import { call, countersAndRecount, createPoll, eventually, startStack, voteQueuesIdle, type Stack } from '../helpers/stack.js';
 
 let stack: Stack;
 beforeAll(async () => {
@@ -63,7 +63,8 @@ it('a worker SIGKILLed in the middle of a batch: the standby counts its votes wi
     // The default vote lock (VOTE_LOCK_MS, 5 s) and commit lease (COMMIT_LEASE_MS, 3 s) hand the votes on.
     await eventually(async () => (await countersAndRecount(stack.db, poll.poll_id)).total === 6000, 10_000, 'all votes within 10 s of the crash');
     expect(Date.now() - killedAt).toBeLessThan(10_000);
-    await new Promise((r) => setTimeout(r, 500));
+    // The killed worker's job too is done (or given up): nothing left that could count a vote twice.
+    await eventually(() => voteQueuesIdle(stack), 20_000, 'vote queues idle');
     const after = await countersAndRecount(stack.db, poll.poll_id);
     expect(after.total).toBe(6000);
     expect(after.validVotes).toBe(6000);

@@ -6,7 +6,7 @@ import { createLogger } from '../../src/shared/logger.js';
 import { freePort } from '../helpers/stack.js';
 
 describe('errors of an unreachable PostgreSQL or Redis', () => {
-  it('become 503 UNAVAILABLE, while a plain bug stays 500 INTERNAL', async () => {
+  it('become UNAVAILABLE, while a plain bug stays INTERNAL', async () => {
     const port = await freePort();
     const pool = new pg.Pool({ connectionString: `postgres://postgres@127.0.0.1:${port}/none`, connectionTimeoutMillis: 2000 });
     const pgErr = await pool.query('SELECT 1').catch((e: unknown) => e);

@@ -21,7 +21,9 @@ export const voteBodySchema = z.strictObject({
 });
 
 export const VOTE_BODY_LIMIT = 16 * 1024;
-const VOTE_PATH = /^\/api\/v1\/polls\/([^/?]*)\/votes\/?(?:\?(.*))?$/;
+/** The one request the bare vote route serves: POST to a URL matching VOTE_PATH (exported for the route list of the tests). */
+export const VOTE_METHOD = 'POST';
+export const VOTE_PATH = /^\/api\/v1\/polls\/([^/?]*)\/votes\/?(?:\?(.*))?$/;
 
 /**
  * The vote endpoint, served on the bare HTTP server ahead of Express: it is the one route a
@@ -72,7 +74,7 @@ export function createVoteRoute(deps: {
 
   /** Serves the request when it is a vote; false lets the caller pass it on. */
   return function route(req: IncomingMessage, res: ServerResponse): boolean {
-    if (req.method !== 'POST' || !req.url?.startsWith('/api/v1/polls/')) return false;
+    if (req.method !== VOTE_METHOD || !req.url?.startsWith('/api/v1/polls/')) return false;
     const m = VOTE_PATH.exec(req.url);
     if (!m) return false;
     void handle(req, res, m[1], m[2]);
