@@ -10,9 +10,15 @@ redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', tonumber(ARGV[2]) - tonumber(ARG
 redis.call('PEXPIRE', KEYS[1], ARGV[3] * 10)
 return redis.call('ZCARD', KEYS[1])
 `;
-/** Extends a lease we hold (KEYS lease; ARGV id, ms): 1, or 0 when it is someone else's or gone. */
+/**
+ * Extends a lease we hold (KEYS lease; ARGV id, ms): 1, or 0 when someone else holds it. A lease
+ * that lapsed meanwhile (a failover longer than the lease, whose replica never saw the last
+ * renewal) and that nobody took is ours again: the worker keeps its queue instead of stopping.
+ */
 const RENEW = `
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+local holder = redis.call('GET', KEYS[1])
+if holder == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+if not holder then redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2]) return 1 end
 return 0
 `;
 /** Gives a lease back if we still hold it (KEYS lease; ARGV id). */
@@ -20,6 +26,13 @@ const RELEASE = `
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0
 `;
+
+/** Whether `p` settles within `ms` (it goes on either way). */
+function settlesWithin(p: Promise<unknown>, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), ms)));
+  return Promise.race([p.then(() => true, () => true), late]).finally(() => clearTimeout(timer));
+}
 
 interface LeaseCommands {
   committerHeartbeat(live: string, id: string, now: number, ms: number): Promise<number>;
@@ -59,7 +72,9 @@ export function startVoteCommitters(opts: { redis: RedisClient; live: string; qu
     const worker = held.get(q);
     held.delete(q);
     // The lease is given back only once the jobs in hand are done: the next holder starts clean.
-    await worker?.close().catch(() => {});
+    // Bounded: a worker whose connection hangs (a node gone mid-command) must not stall every
+    // other lease of this process; forced, its jobs in hand go to the stall check.
+    if (worker && !(await settlesWithin(worker.close(), leaseMs * 2))) void worker.close(true).catch(() => {});
     await cmd.releaseCommitterLease(queues[q].lease, id).catch(() => 0);
   }
 
