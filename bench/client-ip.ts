@@ -15,7 +15,11 @@ function previousClientIp(req: IncomingMessage, trust: (addr: string, i: number)
 const N = 2_000_000;
 const ROUNDS = 7;
 const request = (peer: string, forwardedFor?: string) =>
-  ({ socket: { remoteAddress: peer }, connection: { remoteAddress: peer }, headers: forwardedFor ? { 'x-forwarded-for': forwardedFor } : {} }) as unknown as IncomingMessage;
+  ({
+    socket: { remoteAddress: peer },
+    connection: { remoteAddress: peer },
+    headers: forwardedFor ? { 'x-forwarded-for': forwardedFor } : {},
+  }) as unknown as IncomingMessage;
 
 /** Median ns per call over ROUNDS rounds of N calls, after a warm-up. */
 function nsPerCall(fn: (req: IncomingMessage) => string, reqs: IncomingMessage[]): number {

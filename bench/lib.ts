@@ -134,7 +134,10 @@ export async function dropDatabase(databaseUrl: string): Promise<void> {
 }
 
 /** Deletes a bench run's Redis keys and queues so runs do not pile up in Redis. */
-export async function deleteBenchNamespace(namespace: string, redisUrl: string | RedisTarget = process.env.REDIS_URL ?? 'redis://localhost:6379'): Promise<void> {
+export async function deleteBenchNamespace(
+  namespace: string,
+  redisUrl: string | RedisTarget = process.env.REDIS_URL ?? 'redis://localhost:6379',
+): Promise<void> {
   const redis = createRedis(redisUrl);
   try {
     // A cluster client knows its masters only once it is ready; before, there is nothing to scan.
@@ -152,7 +155,13 @@ export async function deleteBenchNamespace(namespace: string, redisUrl: string |
 
 const CLK_TCK = (() => {
   try {
-    return Number(execSync('getconf CLK_TCK', { stdio: ['ignore', 'pipe', 'ignore'] }).toString().trim()) || 100;
+    return (
+      Number(
+        execSync('getconf CLK_TCK', { stdio: ['ignore', 'pipe', 'ignore'] })
+          .toString()
+          .trim(),
+      ) || 100
+    );
   } catch {
     return 100;
   }
@@ -222,9 +231,7 @@ export async function cpuSnapshot(pids: Record<string, number>, redisNodes: stri
  */
 export function cpuUsed(before: CpuSnapshot, after: CpuSnapshot) {
   const procs = Object.fromEntries(Object.keys(after.procs).map((k) => [k, after.procs[k] - (before.procs[k] ?? 0)]));
-  const redis = Object.fromEntries(
-    Object.entries(after.redis).map(([n, r]) => [n, { cpu: r.cpu - (before.redis[n]?.cpu ?? 0), role: r.role }]),
-  );
+  const redis = Object.fromEntries(Object.entries(after.redis).map(([n, r]) => [n, { cpu: r.cpu - (before.redis[n]?.cpu ?? 0), role: r.role }]));
   let postgres = 0;
   for (const [pid, cpu] of after.postgres) if (Number.isFinite(cpu)) postgres += cpu - (before.postgres.get(pid) ?? 0);
   return { procs, redis, postgres };

@@ -73,8 +73,10 @@ const conns = Array.from({ length: Number(values.sockets) }, connect);
 
 function request(n: number): string {
   const body = `{"options":[${optionIds[n % optionIds.length]}]}`;
-  return `POST ${path} HTTP/1.1\r\nHost: ${api.host}\r\nContent-Type: application/json\r\nUser-Agent: bench-realtime\r\n`
-    + `X-Forwarded-For: 10.${(n >> 16) & 255}.${(n >> 8) & 255}.${n & 255}\r\nContent-Length: ${body.length}\r\n\r\n${body}`;
+  return (
+    `POST ${path} HTTP/1.1\r\nHost: ${api.host}\r\nContent-Type: application/json\r\nUser-Agent: bench-realtime\r\n` +
+    `X-Forwarded-For: 10.${(n >> 16) & 255}.${(n >> 8) & 255}.${n & 255}\r\nContent-Length: ${body.length}\r\n\r\n${body}`
+  );
 }
 
 // Paced on elapsed time, so a slow tick catches up instead of lowering the rate. A tick's votes

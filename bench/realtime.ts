@@ -66,7 +66,10 @@ function freePort(): Promise<number> {
 async function waitReady(url: string, what: string): Promise<void> {
   const deadline = Date.now() + 30_000;
   for (;;) {
-    const ok = await fetch(`${url}/readyz`).then((r) => r.ok, () => false);
+    const ok = await fetch(`${url}/readyz`).then(
+      (r) => r.ok,
+      () => false,
+    );
     if (ok) return;
     if (Date.now() > deadline) throw new Error(`${what} did not become ready at ${url}`);
     await new Promise((r) => setTimeout(r, 200));
@@ -120,11 +123,7 @@ async function startPipeline() {
     await admin.end();
   };
   try {
-    await Promise.all([
-      waitReady(apiUrl, 'API'),
-      waitReady(`http://127.0.0.1:${workerPort}`, 'workers'),
-      waitReady(wsUrl.replace('ws', 'http'), 'gateway'),
-    ]);
+    await Promise.all([waitReady(apiUrl, 'API'), waitReady(`http://127.0.0.1:${workerPort}`, 'workers'), waitReady(wsUrl.replace('ws', 'http'), 'gateway')]);
   } catch (err) {
     await stopStarted();
     await cleanup();
@@ -154,17 +153,21 @@ function machineBusySeconds(): number {
   const [, user, nice, system, , , irq, softirq, steal] = readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).map(Number);
   return (user + nice + system + irq + softirq + steal) / CLK_TCK;
 }
-const cpuOf = (pids: number[]) => pids.reduce((sum, pid) => {
-  try {
-    return sum + procStats(pid).cpuSeconds;
-  } catch {
-    return sum;
-  }
-}, 0);
+const cpuOf = (pids: number[]) =>
+  pids.reduce((sum, pid) => {
+    try {
+      return sum + procStats(pid).cpuSeconds;
+    } catch {
+      return sum;
+    }
+  }, 0);
 
 /** One value of the gateway's /metrics (the event-loop figures cover the time since the last scrape). */
 async function gatewayMetrics(httpUrl: string) {
-  const text = await fetch(`${httpUrl}/metrics`).then((r) => r.text(), () => '');
+  const text = await fetch(`${httpUrl}/metrics`).then(
+    (r) => r.text(),
+    () => '',
+  );
   const value = (name: string) => Number(new RegExp(`^${name}(?:\\{[^}]*\\})? ([0-9.e+-]+)`, 'm').exec(text)?.[1] ?? NaN);
   return {
     sent: value('realtime_messages_sent_total'),
@@ -193,9 +196,17 @@ function nextMessage<T>(child: ChildProcess, type: string, timeoutMs: number): P
 }
 
 async function main() {
-  const target = args['api-url'] && args['ws-url']
-    ? { apiUrl: args['api-url'], wsUrl: args['ws-url'], databaseUrl: config.DATABASE_URL, gatewayPid: Number(args['gateway-pid']) || 0, rolePids: {} as Record<string, number>, cleanup: async () => {} }
-    : await startPipeline();
+  const target =
+    args['api-url'] && args['ws-url']
+      ? {
+          apiUrl: args['api-url'],
+          wsUrl: args['ws-url'],
+          databaseUrl: config.DATABASE_URL,
+          gatewayPid: Number(args['gateway-pid']) || 0,
+          rolePids: {} as Record<string, number>,
+          cleanup: async () => {},
+        }
+      : await startPipeline();
   const gatewayHttp = target.wsUrl.replace(/^ws/, 'http');
   const children: ChildProcess[] = [];
   try {
@@ -224,7 +235,12 @@ async function main() {
     const clientProcs = Array.from({ length: procs }, (_, i) => {
       const count = Math.floor(CLIENTS / procs) + (i < CLIENTS % procs ? 1 : 0);
       const child = fork(path.join(here, 'realtime-clients.js'), [
-        '--url', `${target.wsUrl}/ws?poll_id=${pollId}`, '--count', String(count), '--sample', args.sample!,
+        '--url',
+        `${target.wsUrl}/ws?poll_id=${pollId}`,
+        '--count',
+        String(count),
+        '--sample',
+        args.sample!,
       ]);
       children.push(child);
       // The instrument must not be what lags: its clients read as soon as a message arrives.
@@ -245,11 +261,16 @@ async function main() {
     let lastRead: Promise<unknown> = Promise.resolve();
     const readTally = () => {
       // One query at a time on the one connection.
-      const read = lastRead.catch(() => {}).then(async () => {
-        const before = Date.now();
-        const { rows } = await sampler.query<{ seq: string; total_votes: string }>('SELECT sum(seq) AS seq, sum(total_votes) AS total_votes FROM poll_tallies WHERE poll_id = $1', [pollId]);
-        return { seq: Number(rows[0].seq), total: Number(rows[0].total_votes), at: (before + Date.now()) / 2 };
-      });
+      const read = lastRead
+        .catch(() => {})
+        .then(async () => {
+          const before = Date.now();
+          const { rows } = await sampler.query<{ seq: string; total_votes: string }>(
+            'SELECT sum(seq) AS seq, sum(total_votes) AS total_votes FROM poll_tallies WHERE poll_id = $1',
+            [pollId],
+          );
+          return { seq: Number(rows[0].seq), total: Number(rows[0].total_votes), at: (before + Date.now()) / 2 };
+        });
       lastRead = read;
       return read;
     };
@@ -276,7 +297,14 @@ async function main() {
       if (sample && target.gatewayPid) peakRss = Math.max(peakRss, procStats(target.gatewayPid).rssMiB);
     }, 50);
     const voter = fork(path.join(here, 'realtime-voter.js'), [
-      '--api', target.apiUrl, '--poll', String(pollId), '--options', created.options.map((o) => o.option_id).join(','), '--rate', String(RATE),
+      '--api',
+      target.apiUrl,
+      '--poll',
+      String(pollId),
+      '--options',
+      created.options.map((o) => o.option_id).join(','),
+      '--rate',
+      String(RATE),
     ]);
     children.push(voter);
     await new Promise((r) => setTimeout(r, Number(args.warmup) * 1000));
@@ -300,7 +328,15 @@ async function main() {
     const reportsPromise = Promise.all(
       clientProcs.map((c) => {
         const r = nextMessage<{
-          open: number; closedEarly: number; received: number; maxGap: number[]; minGap: number[]; maxIn1s: number[]; maxRate: number[]; staleness: number[]; loopMaxMs: number;
+          open: number;
+          closedEarly: number;
+          received: number;
+          maxGap: number[];
+          minGap: number[];
+          maxIn1s: number[];
+          maxRate: number[];
+          staleness: number[];
+          loopMaxMs: number;
         }>(c, 'report', 60_000);
         c.send({ type: 'stop', at: Date.now() });
         return r;
@@ -330,22 +366,38 @@ async function main() {
     const open = reports.reduce((s, r) => s + r.open, 0);
     const fmt = (n: number, d = 0) => (Number.isFinite(n) ? n.toFixed(d) : 'n/a');
     console.log('');
-    console.log(`clients connected            ${ok} of ${CLIENTS} (${failed} failed, ${open} still open at the end, ${reports.reduce((s, r) => s + r.closedEarly, 0)} closed by the server)`);
-    console.log(`votes counted                ${fmt((tally1.total - tally0.total) / seconds)} /s over ${fmt(seconds, 1)} s (target ${RATE}); API answers ${JSON.stringify(voteReport.statuses)}, ${voteReport.skipped} not sent (512 in flight)`);
+    console.log(
+      `clients connected            ${ok} of ${CLIENTS} (${failed} failed, ${open} still open at the end, ${reports.reduce((s, r) => s + r.closedEarly, 0)} closed by the server)`,
+    );
+    console.log(
+      `votes counted                ${fmt((tally1.total - tally0.total) / seconds)} /s over ${fmt(seconds, 1)} s (target ${RATE}); API answers ${JSON.stringify(voteReport.statuses)}, ${voteReport.skipped} not sent (512 in flight)`,
+    );
     console.log(`stored counts stood still    at most ${fmt(storeIdleMs)} ms at a time (read every 50 ms)`);
     console.log(`messages sent (gateway)      ${fmt((sent1 - sent0) / seconds)} /s`);
     console.log(`messages received (clients)  ${fmt(received / seconds)} /s = ${fmt(received / seconds / Math.max(1, ok), 2)} per client per s`);
     // Arrival times jitter around the server's 500 ms spacing, so a 1 s window can catch a third message.
     console.log(`highest per-client rate      ${fmt(max(maxRate), 2)} messages/s (over any 4-5 s stretch); p50 client ${fmt(percentile(maxRate, 50), 2)}/s`);
-    console.log(`per-client 1 s windows       most in any 1 s window ${max(maxIn1s)}; clients with 3+: ${maxIn1s.filter((n) => n > 2).length}; shortest gap between two messages ${fmt(min(minGaps))} ms (receive jitter)`);
-    console.log(`longest gap per client       p50 ${fmt(percentile(maxGaps, 50))} ms, p99 ${fmt(percentile(maxGaps, 99))} ms, max ${fmt(max(maxGaps))} ms; clients with a gap over 1 s: ${maxGaps.filter((g) => g > 1000).length}`);
-    console.log(`staleness (sampled clients)  p50 ${fmt(percentile(staleness, 50))} ms, p99 ${fmt(percentile(staleness, 99))} ms, max ${fmt(max(staleness))} ms (${staleness.length} samples every 250 ms: time since the stored seq, read every 50 ms, moved past the client's)`);
+    console.log(
+      `per-client 1 s windows       most in any 1 s window ${max(maxIn1s)}; clients with 3+: ${maxIn1s.filter((n) => n > 2).length}; shortest gap between two messages ${fmt(min(minGaps))} ms (receive jitter)`,
+    );
+    console.log(
+      `longest gap per client       p50 ${fmt(percentile(maxGaps, 50))} ms, p99 ${fmt(percentile(maxGaps, 99))} ms, max ${fmt(max(maxGaps))} ms; clients with a gap over 1 s: ${maxGaps.filter((g) => g > 1000).length}`,
+    );
+    console.log(
+      `staleness (sampled clients)  p50 ${fmt(percentile(staleness, 50))} ms, p99 ${fmt(percentile(staleness, 99))} ms, max ${fmt(max(staleness))} ms (${staleness.length} samples every 250 ms: time since the stored seq, read every 50 ms, moved past the client's)`,
+    );
     if (gw0 && gw1) {
       console.log(`gateway RSS                  ${fmt(gw1.rssMiB)} MiB at the end, peak ${fmt(Math.max(peakRss, gw1.rssMiB))} MiB`);
       console.log(`gateway CPU                  ${fmt(((gw1.cpuSeconds - gw0.cpuSeconds) / seconds) * 100)} % of one core`);
     } else console.log('gateway RSS / CPU            n/a (pass --gateway-pid)');
-    console.log(`CPU of the others            ${Object.keys(roles).map((k) => `${k} ${fmt(((roles1[k] - roles0[k]) / seconds) * 100)}%`).join(', ')} (of one core)`);
-    console.log(`machine busy                 ${fmt(((busy1 - busy0) / seconds / os.cpus().length) * 100)} % of ${os.cpus().length} cores (PostgreSQL, Redis and the kernel's loopback TCP make up the rest)`);
+    console.log(
+      `CPU of the others            ${Object.keys(roles)
+        .map((k) => `${k} ${fmt(((roles1[k] - roles0[k]) / seconds) * 100)}%`)
+        .join(', ')} (of one core)`,
+    );
+    console.log(
+      `machine busy                 ${fmt(((busy1 - busy0) / seconds / os.cpus().length) * 100)} % of ${os.cpus().length} cores (PostgreSQL, Redis and the kernel's loopback TCP make up the rest)`,
+    );
     console.log(`gateway event-loop delay     p99 ${fmt(gwMetrics.loopP99Ms)} ms, max ${fmt(gwMetrics.loopMaxMs)} ms`);
     console.log(`load-generator loop delay    max ${fmt(max(reports.map((r) => r.loopMaxMs)))} ms (client processes)`);
   } finally {
@@ -360,11 +412,14 @@ async function main() {
 }
 
 // Bounded whatever happens: a stuck run is killed rather than left holding sockets.
-const guard = setTimeout(() => {
-  console.error('[bench] took too long; stopping');
-  for (const c of started) c.kill('SIGKILL');
-  process.exit(1);
-}, (SECONDS + 300) * 1000);
+const guard = setTimeout(
+  () => {
+    console.error('[bench] took too long; stopping');
+    for (const c of started) c.kill('SIGKILL');
+    process.exit(1);
+  },
+  (SECONDS + 300) * 1000,
+);
 guard.unref();
 main().then(
   () => process.exit(0),

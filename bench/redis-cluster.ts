@@ -39,12 +39,33 @@ async function waitFor(check: () => boolean, timeoutMs: number, what: string): P
 
 function serverArgs(port: number, dir: string): string[] {
   return [
-    '--port', String(port), '--bind', '127.0.0.1', '--cluster-enabled', 'yes',
-    '--cluster-config-file', path.join(dir, `nodes-${port}.conf`),
+    '--port',
+    String(port),
+    '--bind',
+    '127.0.0.1',
+    '--cluster-enabled',
+    'yes',
+    '--cluster-config-file',
+    path.join(dir, `nodes-${port}.conf`),
     // A dead master is replaced within a few seconds, not the default 15.
-    '--cluster-node-timeout', '2000',
-    '--appendonly', 'yes', '--appendfsync', 'everysec', '--appendfilename', `aof-${port}.aof`, '--appenddirname', `aof-${port}`,
-    '--save', '', '--dir', dir, '--maxmemory-policy', 'noeviction', '--protected-mode', 'no',
+    '--cluster-node-timeout',
+    '2000',
+    '--appendonly',
+    'yes',
+    '--appendfsync',
+    'everysec',
+    '--appendfilename',
+    `aof-${port}.aof`,
+    '--appenddirname',
+    `aof-${port}`,
+    '--save',
+    '',
+    '--dir',
+    dir,
+    '--maxmemory-policy',
+    'noeviction',
+    '--protected-mode',
+    'no',
   ];
 }
 

@@ -212,7 +212,9 @@ async function runSetup(mode: 'single' | 'cluster', procs: number): Promise<Row>
   const { VOTE_PARTITIONS: partitions, VOTE_QUEUES: queues } = loadConfig({ ...process.env, ...env });
   const threads = threadsFor(procs);
   const label = `${mode} Redis, ${procs} API + ${procs} worker${procs > 1 ? 's' : ''}`;
-  console.log(`\n## ${label}: ${pollCount} poll(s), ${partitions} partition(s), ${queues} vote queue(s), ${seconds}s, ${connections} connections, ${threads} wrk threads`);
+  console.log(
+    `\n## ${label}: ${pollCount} poll(s), ${partitions} partition(s), ${queues} vote queue(s), ${seconds}s, ${connections} connections, ${threads} wrk threads`,
+  );
 
   await dropDatabase(databaseUrl);
   await createDatabaseIfMissing(databaseUrl);
@@ -239,7 +241,13 @@ async function runSetup(mode: 'single' | 'cluster', procs: number): Promise<Row>
       const res = await fetch(`${apis[0]}/api/v1/polls`, {
         method: 'POST',
         headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
-        body: JSON.stringify({ question, poll_type: 'SINGLE_CHOICE', options: [{ text: 'yes' }, { text: 'no' }], status: 'ACTIVE', settings: { captcha: 'flagged' } }),
+        body: JSON.stringify({
+          question,
+          poll_type: 'SINGLE_CHOICE',
+          options: [{ text: 'yes' }, { text: 'no' }],
+          status: 'ACTIVE',
+          settings: { captcha: 'flagged' },
+        }),
       });
       if (res.status !== 201) throw new Error(`create poll: ${res.status} ${await res.text()}`);
       return res.json() as never;
@@ -247,7 +255,9 @@ async function runSetup(mode: 'single' | 'cluster', procs: number): Promise<Row>
     // Counted ballots (results plus those held for review) of some polls, straight from the counters.
     const countedOf = async (pollIds: number[]) => {
       const { rows } = await sql<{ total: string; pending: string }>`
-        SELECT coalesce(sum(total_votes), 0) AS total, coalesce(sum(pending_review), 0) AS pending FROM poll_tallies WHERE poll_id = ANY(${pollIds})`.execute(db);
+        SELECT coalesce(sum(total_votes), 0) AS total, coalesce(sum(pending_review), 0) AS pending FROM poll_tallies WHERE poll_id = ANY(${pollIds})`.execute(
+        db,
+      );
       return { total: Number(rows[0].total), pending: Number(rows[0].pending) };
     };
     const accepted = () => counterSum(apis, 'votes_accepted_total');
@@ -309,7 +319,11 @@ async function runSetup(mode: 'single' | 'cluster', procs: number): Promise<Row>
 
     const used = cpuUsed(cpuBefore, cpuAfter);
     const perVote = (s: number) => (s * 1e6) / Math.max(result.accepted, 1);
-    const masterCpu = sum(Object.values(used.redis).filter((r) => r.role === 'master').map((r) => r.cpu));
+    const masterCpu = sum(
+      Object.values(used.redis)
+        .filter((r) => r.role === 'master')
+        .map((r) => r.cpu),
+    );
     const seen202 = load.statuses['202'] ?? 0;
     const row: Row = {
       redis: mode,
@@ -351,26 +365,43 @@ const f0 = (x: number) => (Number.isFinite(x) ? x.toFixed(0) : '–');
 const f1 = (x: number) => (Number.isFinite(x) ? x.toFixed(1) : '–');
 const pct = (x: number) => (Number.isFinite(x) ? `${(100 * x).toFixed(0)}%` : '–');
 const others = (r: Row) => {
-  const o = Object.entries(r.wrk.statuses).filter(([s]) => s !== '202').map(([s, n]) => `${s}×${n}`);
+  const o = Object.entries(r.wrk.statuses)
+    .filter(([s]) => s !== '202')
+    .map(([s, n]) => `${s}×${n}`);
   if (r.wrk.socketErrors) o.push(`socket errors×${r.wrk.socketErrors}`);
   return o.length ? o.join(', ') : 'none';
 };
 const roleCpu = (r: Row, role: 'api' | 'worker') =>
-  Object.entries(r.cpu.procs).filter(([k]) => k.startsWith(role)).map(([, v]) => f0(v)).join(' + ');
+  Object.entries(r.cpu.procs)
+    .filter(([k]) => k.startsWith(role))
+    .map(([, v]) => f0(v))
+    .join(' + ');
 const masters = (r: Row) => Object.entries(r.cpu.redis).filter(([, n]) => n.role === 'master');
 const redisTotal = (r: Row) => sum(Object.values(r.cpu.redis).map((n) => n.us));
 const busiest = (r: Row) => Math.max(...masters(r).map(([, n]) => n.share));
 
 function printDetails(r: Row): void {
   const { wrk } = r;
-  console.log(`accepted votes/s:     ${f0(r.votesPerSecond)} (${wrk.statuses['202'] ?? 0} × 202 seen by wrk in ${seconds}s, ${r.accepted} sent by the APIs; others: ${others(r)})`);
+  console.log(
+    `accepted votes/s:     ${f0(r.votesPerSecond)} (${wrk.statuses['202'] ?? 0} × 202 seen by wrk in ${seconds}s, ${r.accepted} sent by the APIs; others: ${others(r)})`,
+  );
   console.log(`latency:              p50 ${f1(wrk.p50ms)} ms, p90 ${f1(wrk.p90ms)} ms, p99 ${f1(wrk.p99ms)} ms, max ${f1(wrk.maxms)} ms`);
-  console.log(`accept → commit:      p50 ${f1(r.lag.p50)} ms, p99 ${f1(r.lag.p99)} ms, max ${f1(r.lag.max)} ms over ${r.lag.n} votes (created_at − accepted_at; created_at is the commit transaction's start)`);
-  console.log(`accept → committed:   p50 ≈ ${f1(r.commitLag.p50)} ms, p99 ≈ ${f1(r.commitLag.p99)} ms (the workers' vote_ingest_lag_seconds histogram, after the commit)`);
-  console.log(`results == 202s:      ${r.counted === r.accepted ? 'yes' : 'NO'} ${r.convergedMs} ms after the load (counted ${r.counted}, of which held for review ${r.pendingReview}; 1 s later ${r.settled})`);
-  const procs = Object.entries(r.cpu.procs).map(([k, v]) => `${k} ${f0(v)}`).join(', ');
+  console.log(
+    `accept → commit:      p50 ${f1(r.lag.p50)} ms, p99 ${f1(r.lag.p99)} ms, max ${f1(r.lag.max)} ms over ${r.lag.n} votes (created_at − accepted_at; created_at is the commit transaction's start)`,
+  );
+  console.log(
+    `accept → committed:   p50 ≈ ${f1(r.commitLag.p50)} ms, p99 ≈ ${f1(r.commitLag.p99)} ms (the workers' vote_ingest_lag_seconds histogram, after the commit)`,
+  );
+  console.log(
+    `results == 202s:      ${r.counted === r.accepted ? 'yes' : 'NO'} ${r.convergedMs} ms after the load (counted ${r.counted}, of which held for review ${r.pendingReview}; 1 s later ${r.settled})`,
+  );
+  const procs = Object.entries(r.cpu.procs)
+    .map(([k, v]) => `${k} ${f0(v)}`)
+    .join(', ');
   console.log(`CPU µs/vote:          ${procs}, postgres ${f0(r.cpu.postgres)} (over ${r.windowSeconds.toFixed(1)} s: load + drain)`);
-  const nodes = Object.entries(r.cpu.redis).map(([n, v]) => `${n} ${v.role === 'master' ? 'M' : 'r'} ${f0(v.us)}${v.role === 'master' ? ` (${pct(v.share)})` : ''}`);
+  const nodes = Object.entries(r.cpu.redis).map(
+    ([n, v]) => `${n} ${v.role === 'master' ? 'M' : 'r'} ${f0(v.us)}${v.role === 'master' ? ` (${pct(v.share)})` : ''}`,
+  );
   console.log(`Redis CPU µs/vote:    ${nodes.join(', ')}; busiest master ${pct(busiest(r))} of the masters' CPU`);
 }
 
@@ -386,9 +417,19 @@ try {
     for (const h of hosts) start('bench/noop-server.js', { PORT: h.split(':')[1] }, 'noop');
     await sleep(500);
     const polls = Array.from({ length: pollCount }, (_, i) => ({ poll_id: i + 1, options: [{ option_id: 1 }] }));
-    const res = await runWrk({ url: `http://${hosts[0]}`, script, seconds: Number(opts['noop-seconds']), connections, threads: threadsFor(procs), args: voteArgs(polls), hosts });
+    const res = await runWrk({
+      url: `http://${hosts[0]}`,
+      script,
+      seconds: Number(opts['noop-seconds']),
+      connections,
+      threads: threadsFor(procs),
+      args: voteArgs(polls),
+      hosts,
+    });
     noop.set(procs, res);
-    console.log(`\nbare node:http ×${procs}: ${f0((res.statuses['202'] ?? 0) / Number(opts['noop-seconds']))} req/s (p50 ${f1(res.p50ms)} ms, p99 ${f1(res.p99ms)} ms)`);
+    console.log(
+      `\nbare node:http ×${procs}: ${f0((res.statuses['202'] ?? 0) / Number(opts['noop-seconds']))} req/s (p50 ${f1(res.p50ms)} ms, p99 ${f1(res.p99ms)} ms)`,
+    );
     await stopChildren();
   }
 } catch (err) {
@@ -407,10 +448,14 @@ if (rows.length) {
   console.log(`Command: ${commandLine}`);
   console.log(`(${seconds}s per setup, ${connections} connections; CPU µs per accepted vote over the load and its drain; lag over every vote of the run)`);
   console.log('');
-  console.log('| Redis | procs | polls × partitions / queues | votes/s | p50 / p99 ms | non-202 | lag p50 / p99 / max ms | committed p99 ≈ ms | drain ms | API µs/vote | worker µs/vote | PostgreSQL µs/vote | Redis µs/vote | master shares (busiest) | × node:http |');
+  console.log(
+    '| Redis | procs | polls × partitions / queues | votes/s | p50 / p99 ms | non-202 | lag p50 / p99 / max ms | committed p99 ≈ ms | drain ms | API µs/vote | worker µs/vote | PostgreSQL µs/vote | Redis µs/vote | master shares (busiest) | × node:http |',
+  );
   console.log('|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|');
   for (const r of rows) {
-    const shares = masters(r).map(([n, v]) => `${n.split(':')[1]} ${pct(v.share)}`).join(' · ');
+    const shares = masters(r)
+      .map(([n, v]) => `${n.split(':')[1]} ${pct(v.share)}`)
+      .join(' · ');
     const ok = busiest(r) <= 0.45 ? '✓' : '✗';
     console.log(
       `| ${r.redis} | ${r.procs}+${r.procs} | ${r.polls} × ${r.partitions} / ${r.queues} | ${f0(r.votesPerSecond)} | ${f1(r.wrk.p50ms)} / ${f1(r.wrk.p99ms)} | ${others(r)} | ` +

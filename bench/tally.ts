@@ -1,7 +1,7 @@
-import { performance } from "node:perf_hooks";
-import type { RankedBallotGroup } from "../src/domain/tally/instant-runoff.js";
-import { summarizeRatings } from "../src/domain/tally/rating.js";
-import { tabulateRanked } from "../src/domain/tally/ranked.js";
+import { performance } from 'node:perf_hooks';
+import type { RankedBallotGroup } from '../src/domain/tally/instant-runoff.js';
+import { summarizeRatings } from '../src/domain/tally/rating.js';
+import { tabulateRanked } from '../src/domain/tally/ranked.js';
 
 const VOTERS = 1_000_000;
 const OPTIONS = 10;
@@ -57,12 +57,12 @@ for (let v = 0; v < VOTERS; v++) {
     left[pick] = 0;
     ranking.push(optionIds[pick]);
   }
-  const key = ranking.join(",");
+  const key = ranking.join(',');
   counts.set(key, (counts.get(key) ?? 0) + 1);
 }
-const ballots: RankedBallotGroup[] = [...counts].map(([key, count]) => ({ ranking: key.split(",").map(Number), count }));
+const ballots: RankedBallotGroup[] = [...counts].map(([key, count]) => ({ ranking: key.split(',').map(Number), count }));
 
-const input = { optionIds, ballots, seed: "bench" };
+const input = { optionIds, ballots, seed: 'bench' };
 const rankedMs = time(() => tabulateRanked(input));
 const result = tabulateRanked(input);
 console.log(
@@ -83,6 +83,4 @@ for (let r = 0; r < VOTERS; r++) {
 }
 const ratingInput = { optionIds, ratingMin: 1, ratingMax: 5, histograms };
 const ratingMs = time(() => summarizeRatings(ratingInput));
-console.log(
-  `summarizeRatings: ${VOTERS} ratings over ${OPTIONS} options (1-5): ${ratingMs.toFixed(3)} ms (median of ${RUNS})`,
-);
+console.log(`summarizeRatings: ${VOTERS} ratings over ${OPTIONS} options (1-5): ${ratingMs.toFixed(3)} ms (median of ${RUNS})`);

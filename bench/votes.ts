@@ -3,7 +3,19 @@ import path from 'node:path';
 import { createDb } from '../src/db/client.js';
 import { createDatabaseIfMissing, migrateToLatest } from '../src/db/migrate.js';
 import { loadConfig } from '../src/shared/config.js';
-import { benchToken, cpuSeconds, deleteBenchNamespace, dropDatabase, ensureWrk, flags, projectRoot, runWrk, startRole, waitHttp, type WrkResult } from './lib.js';
+import {
+  benchToken,
+  cpuSeconds,
+  deleteBenchNamespace,
+  dropDatabase,
+  ensureWrk,
+  flags,
+  projectRoot,
+  runWrk,
+  startRole,
+  waitHttp,
+  type WrkResult,
+} from './lib.js';
 
 /**
  * bench:votes — drives one poll with many distinct anonymous voters through the real stack
@@ -61,8 +73,7 @@ async function createPoll(): Promise<{ poll_id: number; options: Array<{ option_
   if (res.status !== 201) throw new Error(`create poll: ${res.status} ${await res.text()}`);
   return res.json() as never;
 }
-const totalOf = async (pollId: number) =>
-  ((await (await fetch(`${api}/api/v1/polls/${pollId}/results`)).json()) as { total_votes: number }).total_votes;
+const totalOf = async (pollId: number) => ((await (await fetch(`${api}/api/v1/polls/${pollId}/results`)).json()) as { total_votes: number }).total_votes;
 
 const script = path.join(projectRoot, 'bench/wrk-votes.lua');
 const wrkOpts = { threads: Number(opts.threads), connections: Number(opts.connections) };
@@ -126,9 +137,15 @@ stopAll();
 const votesPerSecond = seen202 / seconds;
 const others = Object.entries(load.statuses).filter(([s]) => s !== '202');
 console.log('');
-console.log(`accepted votes/s:        ${votesPerSecond.toFixed(0)}  (${seen202} × 202 seen by wrk in ${seconds}s, ${accepted} sent by the API${others.length ? `; other statuses ${JSON.stringify(Object.fromEntries(others))}` : ''})`);
-console.log(`latency:                 p50 ${load.p50ms.toFixed(1)} ms, p90 ${load.p90ms.toFixed(1)} ms, p99 ${load.p99ms.toFixed(1)} ms, max ${load.maxms.toFixed(1)} ms`);
-console.log(`results == accepted:     ${total === accepted ? 'yes' : 'NO'} after ${convergedMs} ms (results ${total}, accepted ${accepted}; 1 s later ${settled})`);
+console.log(
+  `accepted votes/s:        ${votesPerSecond.toFixed(0)}  (${seen202} × 202 seen by wrk in ${seconds}s, ${accepted} sent by the API${others.length ? `; other statuses ${JSON.stringify(Object.fromEntries(others))}` : ''})`,
+);
+console.log(
+  `latency:                 p50 ${load.p50ms.toFixed(1)} ms, p90 ${load.p90ms.toFixed(1)} ms, p99 ${load.p99ms.toFixed(1)} ms, max ${load.maxms.toFixed(1)} ms`,
+);
+console.log(
+  `results == accepted:     ${total === accepted ? 'yes' : 'NO'} after ${convergedMs} ms (results ${total}, accepted ${accepted}; 1 s later ${settled})`,
+);
 const cpuLine = (Object.keys(cpuAfter) as Array<keyof typeof cpuAfter>)
   .map((k) => {
     const used = cpuAfter[k] - cpuBefore[k];

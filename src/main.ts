@@ -22,7 +22,11 @@ await db.destroy();
 console.log(applied.length ? `[start] applied migrations: ${applied.join(', ')}` : '[start] database schema is up to date');
 
 const roles = [
-  { name: 'api', file: 'api/main.js', url: `http://localhost:${config.PORT}  (web pages and API; /metrics, /readyz${config.ADMIN_USER && config.ADMIN_PASSWORD ? ', /admin/queues' : '; set ADMIN_USER and ADMIN_PASSWORD for /admin/queues'})` },
+  {
+    name: 'api',
+    file: 'api/main.js',
+    url: `http://localhost:${config.PORT}  (web pages and API; /metrics, /readyz${config.ADMIN_USER && config.ADMIN_PASSWORD ? ', /admin/queues' : '; set ADMIN_USER and ADMIN_PASSWORD for /admin/queues'})`,
+  },
   { name: 'workers', file: 'workers/main.js', url: `http://localhost:${config.WORKER_METRICS_PORT}/metrics  (workers)` },
   { name: 'realtime', file: 'realtime/main.js', url: `ws://localhost:${config.REALTIME_PORT}/ws?poll_id=ID  (live results)` },
 ].filter((r) => existsSync(path.join(here, r.file)));

@@ -20,13 +20,7 @@ const sameSecret = (given: string, expected: string) => timingSafeEqual(digest(g
  * bearer token. The guard sits in front of the whole board, so its API and static assets
  * are protected too. Read-only unless told otherwise: a click must not clean vote jobs.
  */
-export function createAdminBoard(opts: {
-  queues: Queue[];
-  user: string;
-  password: string;
-  authenticate: Authenticate;
-  readOnly: boolean;
-}): express.Router {
+export function createAdminBoard(opts: { queues: Queue[]; user: string; password: string; authenticate: Authenticate; readOnly: boolean }): express.Router {
   const serverAdapter = new ExpressAdapter().setBasePath(ADMIN_BOARD_PATH);
   createBullBoard({
     queues: opts.queues.map((q) => new BullMQAdapter(q, { readOnlyMode: opts.readOnly })),

@@ -13,7 +13,8 @@ export function sendJson(res: ServerResponse, status: number, body: unknown, hea
 
 // Socket errors, PostgreSQL's connection-exception class (08) and shutdown codes (57P0x).
 const DOWN_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'EHOSTUNREACH', 'ENOTFOUND', 'EAI_AGAIN', '57P01', '57P02', '57P03']);
-const DOWN_MESSAGES = /Connection (is closed|terminated)|enableOfflineQueue|Reached the max retries|timeout exceeded when trying to connect|Client has encountered a connection error/i;
+const DOWN_MESSAGES =
+  /Connection (is closed|terminated)|enableOfflineQueue|Reached the max retries|timeout exceeded when trying to connect|Client has encountered a connection error/i;
 
 /** A PostgreSQL or Redis connection failure (as opposed to a bug): answered 503, not 500. */
 export function isBackendDown(err: unknown): boolean {
@@ -50,7 +51,7 @@ function issueField(issue: z.core.$ZodIssue): string {
 export function zodToValidationError(err: z.ZodError): AppError {
   const first = err.issues[0];
   const field = first ? issueField(first) || undefined : undefined;
-  return validationError(field ? `${field}: ${first.message}` : first?.message ?? 'Invalid input', {
+  return validationError(field ? `${field}: ${first.message}` : (first?.message ?? 'Invalid input'), {
     field,
     issues: err.issues.slice(0, 10).map((i) => ({ field: issueField(i), message: i.message })),
   });

@@ -48,7 +48,7 @@ export function createApiMetrics(registry: Registry) {
     }),
     originsRefused: new prom.Counter({
       name: 'http_origins_refused_total',
-      help: 'Browser requests refused 403 ORIGIN_NOT_ALLOWED (an Origin that is neither our pages, CORS_ORIGINS nor the poll\'s embed origins)',
+      help: "Browser requests refused 403 ORIGIN_NOT_ALLOWED (an Origin that is neither our pages, CORS_ORIGINS nor the poll's embed origins)",
       registers: [registry],
     }),
     votePathSeconds: new prom.Histogram({

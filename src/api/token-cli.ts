@@ -4,7 +4,13 @@ import { signDevToken } from '../shared/auth.js';
 
 /** `npm run token -- --sub 1 [--org 3] [--admin] [--ttl 3600]`: prints a bearer token signed with JWT_SECRET. */
 const usage = 'usage: npm run token -- --sub USER_ID [--org ORG_ID] [--admin] [--ttl SECONDS]';
-const options = { sub: { type: 'string' }, org: { type: 'string' }, admin: { type: 'boolean', default: false }, ttl: { type: 'string' }, help: { type: 'boolean', short: 'h' } } as const;
+const options = {
+  sub: { type: 'string' },
+  org: { type: 'string' },
+  admin: { type: 'boolean', default: false },
+  ttl: { type: 'string' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
 const parsed = (() => {
   try {
     return parseArgs({ options });
@@ -32,5 +38,10 @@ if (sub === undefined) {
   process.exit(2);
 }
 const config = loadConfig();
-const { token } = await signDevToken(config.JWT_SECRET, { sub, org: positive('org', values.org) ?? null, admin: values.admin, ttlSeconds: positive('ttl', values.ttl) });
+const { token } = await signDevToken(config.JWT_SECRET, {
+  sub,
+  org: positive('org', values.org) ?? null,
+  admin: values.admin,
+  ttlSeconds: positive('ttl', values.ttl),
+});
 console.log(token);

@@ -130,9 +130,5 @@ export function streamVotesForExport(db: Kysely<DB>, pollId: number, isAnonymous
     .select(['vote_id', 'status', 'flag_reasons', 'selected_options', 'rank_order', 'ratings', 'response_ms', 'change_count', 'created_at', 'accepted_at'])
     .where('poll_id', '=', pollId);
   if (isAnonymous) return ballot.orderBy(sql`md5(vote_id::text)`).stream(chunk);
-  return ballot
-    .select(['voter_id', 'voter_fingerprint', 'ip_address', 'user_agent', 'country'])
-    .orderBy('created_at')
-    .orderBy('vote_id')
-    .stream(chunk);
+  return ballot.select(['voter_id', 'voter_fingerprint', 'ip_address', 'user_agent', 'country']).orderBy('created_at').orderBy('vote_id').stream(chunk);
 }

@@ -101,7 +101,9 @@ export async function applyBallotChanges(trx: ShardLockedTrx, changes: BallotCha
       )
       INSERT INTO rating_counts (poll_id, shard, option_id, rating, rating_count)
       SELECT poll_id, shard, option_id, rating, delta FROM d
-      WHERE NOT EXISTS (SELECT 1 FROM moved m WHERE m.poll_id = d.poll_id AND m.shard = d.shard AND m.option_id = d.option_id AND m.rating = d.rating)`.execute(trx);
+      WHERE NOT EXISTS (SELECT 1 FROM moved m WHERE m.poll_id = d.poll_id AND m.shard = d.shard AND m.option_id = d.option_id AND m.rating = d.rating)`.execute(
+      trx,
+    );
   }
   return [...new Set(d.tallies.map((t) => t.pollId))].sort((a, b) => a - b);
 }

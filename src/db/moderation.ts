@@ -137,11 +137,20 @@ export async function reviewVotes(
       .selectFrom('votes')
       .select(['vote_id', 'shard', 'status', 'counted_options', 'rank_order', 'ratings'])
       .where('poll_id', '=', pollId)
-      .where('shard', 'in', shards.map((s) => s.shard));
+      .where(
+        'shard',
+        'in',
+        shards.map((s) => s.shard),
+      );
     q =
       'voteIds' in target
         ? q.where('vote_id', 'in', target.voteIds)
-        : q.where('status', '=', 'SUSPICIOUS').where(sql<boolean>`ip_address <<= ${target.prefix}::cidr`).orderBy('created_at').orderBy('vote_id').limit(target.limit);
+        : q
+            .where('status', '=', 'SUSPICIOUS')
+            .where(sql<boolean>`ip_address <<= ${target.prefix}::cidr`)
+            .orderBy('created_at')
+            .orderBy('vote_id')
+            .limit(target.limit);
     const votes = await q.execute();
     if (votes.length === 0) return none;
     await trx
@@ -155,7 +164,11 @@ export async function reviewVotes(
       .updateTable('votes')
       .set({ status: decision, updated_at: sql`now()` })
       .where('poll_id', '=', pollId)
-      .where('vote_id', 'in', moved.map((v) => v.vote_id))
+      .where(
+        'vote_id',
+        'in',
+        moved.map((v) => v.vote_id),
+      )
       .execute();
     const changes: BallotChange[] = moved.map((vote) => {
       const s = { pollId, shard: vote.shard, counted: vote.counted_options, ranking: vote.rank_order, ratings: vote.ratings };

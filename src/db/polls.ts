@@ -66,13 +66,7 @@ export async function findPoll(db: Db, pollId: number, opts: { forUpdate?: boole
   if (opts.forUpdate) q = q.forUpdate();
   const poll = await q.executeTakeFirst();
   if (!poll) return null;
-  const options = await db
-    .selectFrom('poll_options')
-    .selectAll()
-    .where('poll_id', '=', pollId)
-    .orderBy('display_order')
-    .orderBy('option_id')
-    .execute();
+  const options = await db.selectFrom('poll_options').selectAll().where('poll_id', '=', pollId).orderBy('display_order').orderBy('option_id').execute();
   return { poll, options };
 }
 
@@ -82,7 +76,11 @@ export async function withOptions(db: Db, polls: PollRow[]): Promise<PollWithOpt
   const options = await db
     .selectFrom('poll_options')
     .selectAll()
-    .where('poll_id', 'in', polls.map((p) => p.poll_id))
+    .where(
+      'poll_id',
+      'in',
+      polls.map((p) => p.poll_id),
+    )
     .orderBy('poll_id')
     .orderBy('display_order')
     .orderBy('option_id')
@@ -91,10 +89,7 @@ export async function withOptions(db: Db, polls: PollRow[]): Promise<PollWithOpt
 }
 
 /** One page of polls, newest first, after the cursor's poll id. */
-export async function listPolls(
-  db: Db,
-  filter: { creatorId?: number; status?: PollStatus; before?: number; limit: number },
-): Promise<PollRow[]> {
+export async function listPolls(db: Db, filter: { creatorId?: number; status?: PollStatus; before?: number; limit: number }): Promise<PollRow[]> {
   let q = db.selectFrom('polls').selectAll().orderBy('poll_id', 'desc').limit(filter.limit);
   if (filter.creatorId !== undefined) q = q.where('creator_id', '=', filter.creatorId);
   else q = q.where('visibility', '=', 'PUBLIC').where('status', '!=', 'DRAFT');

@@ -159,9 +159,7 @@ async function upsert(trx: ShardLockedTrx, votes: QueuedVote[], allowChange: boo
     FROM changed c LEFT JOIN before b ON b.poll_id = c.poll_id AND b.voter_key = c.voter_key`.execute(trx);
 
   return changed.map((r) => ({
-    before: r.before_status
-      ? state(r.poll_id, r.shard, r.before_status, r.before_counted!, r.before_rank_order, r.before_ratings)
-      : null,
+    before: r.before_status ? state(r.poll_id, r.shard, r.before_status, r.before_counted!, r.before_rank_order, r.before_ratings) : null,
     after: state(r.poll_id, r.shard, r.status, r.counted_options, r.rank_order, r.ratings),
   }));
 }

@@ -18,7 +18,18 @@ export interface ExportedVote {
 }
 
 // vote_id leads only where identity is shown: the ids are UUIDv7, and carry the millisecond of the vote.
-const BALLOT_COLUMNS = ['status', 'flag_reasons', 'selected_options', 'ranking', 'ratings', 'choice_texts', 'response_ms', 'change_count', 'created_at', 'accepted_at'];
+const BALLOT_COLUMNS = [
+  'status',
+  'flag_reasons',
+  'selected_options',
+  'ranking',
+  'ratings',
+  'choice_texts',
+  'response_ms',
+  'change_count',
+  'created_at',
+  'accepted_at',
+];
 const IDENTITY_COLUMNS = ['voter_id', 'voter_fingerprint', 'ip_address', 'user_agent', 'country'];
 const HOUR_MS = 3_600_000;
 
@@ -34,7 +45,10 @@ export function csvColumns(isAnonymous: boolean): string[] {
 export function choiceTexts(v: Pick<ExportedVote, 'selected_options' | 'rank_order' | 'ratings'>, optionTexts: ReadonlyMap<number, string>): string {
   const text = (id: number | string) => optionTexts.get(Number(id)) ?? `#${id}`;
   if (v.rank_order) return v.rank_order.map((id, i) => `${i + 1}. ${text(id)}`).join('; ');
-  if (v.ratings) return Object.entries(v.ratings).map(([id, rating]) => `${text(id)}: ${rating}`).join('; ');
+  if (v.ratings)
+    return Object.entries(v.ratings)
+      .map(([id, rating]) => `${text(id)}: ${rating}`)
+      .join('; ');
   return v.selected_options.map(text).join('; ');
 }
 
@@ -51,7 +65,11 @@ export function csvRecord(v: ExportedVote, isAnonymous: boolean, optionTexts: Re
     v.flag_reasons.join(';'),
     v.selected_options.join(';'),
     v.rank_order?.join(';') ?? '',
-    v.ratings ? Object.entries(v.ratings).map(([option, rating]) => `${option}:${rating}`).join(';') : '',
+    v.ratings
+      ? Object.entries(v.ratings)
+          .map(([option, rating]) => `${option}:${rating}`)
+          .join(';')
+      : '',
     choiceTexts(v, optionTexts),
     v.response_ms,
     v.change_count,

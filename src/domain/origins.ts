@@ -33,7 +33,10 @@ export function parseOriginList(raw: string): OriginList & { invalid: string[] }
   const origins = new Set<string>();
   const invalid: string[] = [];
   let any = false;
-  for (const entry of raw.split(',').map((o) => o.trim()).filter(Boolean)) {
+  for (const entry of raw
+    .split(',')
+    .map((o) => o.trim())
+    .filter(Boolean)) {
     if (entry === '*') any = true;
     else {
       const o = normalizeOrigin(entry);

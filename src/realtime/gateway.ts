@@ -181,10 +181,9 @@ export async function startRealtime(config: Config, log: Logger, port = config.R
       }),
     );
     let timer: NodeJS.Timeout | undefined;
-    return Promise.race([
-      reconnected.then(() => true),
-      new Promise<boolean>((resolve) => (timer = setTimeout(resolve, waitMs, false))),
-    ]).finally(() => clearTimeout(timer));
+    return Promise.race([reconnected.then(() => true), new Promise<boolean>((resolve) => (timer = setTimeout(resolve, waitMs, false)))]).finally(() =>
+      clearTimeout(timer),
+    );
   }
 
   /** Decides a watch request before any data flows: a Viewer and poll, the close code, or an HTTP refusal of the upgrade. */
@@ -207,7 +206,10 @@ export async function startRealtime(config: Config, log: Logger, port = config.R
     const refusal = refusalFor(facts, viewer);
     // An origin only the poll may allow counts only for a poll this watcher may find at all:
     // a made-up Origin must tell nothing about drafts or private polls.
-    if (embedOrigin !== null && (!facts || refusal?.reason === 'POLL_NOT_FOUND' || !isOriginAllowed(embedOrigin, hostOf(req), allowedOrigins, facts.embed_origins, { anyPort: true }))) {
+    if (
+      embedOrigin !== null &&
+      (!facts || refusal?.reason === 'POLL_NOT_FOUND' || !isOriginAllowed(embedOrigin, hostOf(req), allowedOrigins, facts.embed_origins, { anyPort: true }))
+    ) {
       return { status: 403 };
     }
     // Opt-in, so clients written against 4403 RESULTS_HIDDEN keep getting it.
@@ -279,7 +281,10 @@ export async function startRealtime(config: Config, log: Logger, port = config.R
     });
   }
 
-  function watch(ws: WebSocket, { pollId, viewer, expiresAt, waitHidden, withheld }: { pollId: number; viewer: Viewer; expiresAt?: number; waitHidden: boolean; withheld: boolean }): void {
+  function watch(
+    ws: WebSocket,
+    { pollId, viewer, expiresAt, waitHidden, withheld }: { pollId: number; viewer: Viewer; expiresAt?: number; waitHidden: boolean; withheld: boolean },
+  ): void {
     // A random phase spreads the pings of a crowd that connected at once over the whole interval.
     const pingedAt = Date.now() - Math.random() * config.WS_PING_INTERVAL_MS;
     const conn: Connection = { ws, pollId, viewer, waitHidden, sent: null, sentAt: 0, skips: 0, alive: true, pingedAt };
@@ -303,19 +308,22 @@ export async function startRealtime(config: Config, log: Logger, port = config.R
 
   // Each connection is pinged once per interval, a slice at a time: pinging 15,000 sockets in one
   // go would stall every results push behind it.
-  const heartbeat = setInterval(() => {
-    const now = Date.now();
-    for (const c of connections) {
-      if (now - c.pingedAt < config.WS_PING_INTERVAL_MS) continue;
-      if (!c.alive) {
-        c.ws.terminate();
-        continue;
+  const heartbeat = setInterval(
+    () => {
+      const now = Date.now();
+      for (const c of connections) {
+        if (now - c.pingedAt < config.WS_PING_INTERVAL_MS) continue;
+        if (!c.alive) {
+          c.ws.terminate();
+          continue;
+        }
+        c.alive = false;
+        c.pingedAt = now;
+        c.ws.ping();
       }
-      c.alive = false;
-      c.pingedAt = now;
-      c.ws.ping();
-    }
-  }, Math.max(20, config.WS_PING_INTERVAL_MS / 30));
+    },
+    Math.max(20, config.WS_PING_INTERVAL_MS / 30),
+  );
   heartbeat.unref();
 
   const server = http.createServer(

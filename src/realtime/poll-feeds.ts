@@ -233,7 +233,10 @@ export function createPollFeeds({ db, subscriber, keys, onSent, onSlowConsumerDr
       if (watched.length === 0) return;
       // One channel per command: on a cluster, each poll's channel may live on another node.
       await Promise.all(watched.map((f) => subscriber.ssubscribe(f.channel)));
-      const states = await loadResults(db, watched.map((f) => f.pollId));
+      const states = await loadResults(
+        db,
+        watched.map((f) => f.pollId),
+      );
       for (const [pollId, state] of states) {
         const feed = feeds.get(pollId);
         if (feed) acceptStored(feed, state);

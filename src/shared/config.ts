@@ -35,13 +35,19 @@ const schema = z.object({
   // number of masters. Every process must agree, and changing it strands queued jobs.
   VOTE_QUEUES: z.coerce.number().int().min(1).max(1024).optional(),
   // Prefixes every Redis key, channel and queue: lets test runs or tenants share one Redis.
-  REDIS_NAMESPACE: z.string().regex(/^[a-zA-Z0-9_-]*$/).default(''),
+  REDIS_NAMESPACE: z
+    .string()
+    .regex(/^[a-zA-Z0-9_-]*$/)
+    .default(''),
   JWT_SECRET: z.string().min(16).default('dev-only-secret-change-me-in-production'),
   TRUST_PROXY: z.string().optional(),
   ADMIN_USER: z.string().optional(),
   ADMIN_PASSWORD: z.string().optional(),
   // Bull Board shows queues but refuses retries, cleans and deletes unless set to false.
-  BULL_BOARD_READ_ONLY: z.enum(['true', 'false']).default('true').transform((v) => v === 'true'),
+  BULL_BOARD_READ_ONLY: z
+    .enum(['true', 'false'])
+    .default('true')
+    .transform((v) => v === 'true'),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   // Past this many votes per address per poll per hour a vote needs a solved CAPTCHA; past the MAX it is refused.
   VOTES_PER_IP_PER_POLL_PER_HOUR: int(10),
@@ -79,7 +85,11 @@ const schema = z.object({
   EXPORTS_PER_CALLER: int(2),
   EXPORT_POOL_SIZE: int(4),
   // Where a trusted CDN sets the visitor's country (e.g. cf-ipcountry); unset = offline IP database.
-  GEO_COUNTRY_HEADER: z.string().regex(/^[A-Za-z0-9-]*$/).transform((h) => h.toLowerCase() || undefined).optional(),
+  GEO_COUNTRY_HEADER: z
+    .string()
+    .regex(/^[A-Za-z0-9-]*$/)
+    .transform((h) => h.toLowerCase() || undefined)
+    .optional(),
   // Browser origins besides the service's own pages (and each poll's settings.embed_origins) that
   // may call the API; '*' allows any site, so any site can make its visitors vote.
   CORS_ORIGINS: originList,
@@ -131,7 +141,10 @@ const schema = z.object({
   REALTIME_UPSTREAM_URL: z
     .string()
     .optional()
-    .refine((v) => !v || v.split(',').every((u) => URL.canParse(u.trim()) && /^(http|ws)s?:$/.test(new URL(u.trim()).protocol)), 'must be comma-separated http:// or ws:// URLs'),
+    .refine(
+      (v) => !v || v.split(',').every((u) => URL.canParse(u.trim()) && /^(http|ws)s?:$/.test(new URL(u.trim()).protocol)),
+      'must be comma-separated http:// or ws:// URLs',
+    ),
 });
 
 export type Config = Readonly<Omit<z.infer<typeof schema>, 'VOTE_PARTITIONS' | 'VOTE_QUEUES'> & { VOTE_PARTITIONS: number; VOTE_QUEUES: number }>;
@@ -159,5 +172,9 @@ export function devSignInEnabled(config: Pick<Config, 'DEV_SIGN_IN' | 'NODE_ENV'
 /** The gateways the API forwards /ws to: REALTIME_UPSTREAM_URL, by default this host's gateway. */
 export function realtimeUpstreams(config: Pick<Config, 'REALTIME_UPSTREAM_URL' | 'REALTIME_PORT'>): URL[] {
   const raw = config.REALTIME_UPSTREAM_URL ?? `http://127.0.0.1:${config.REALTIME_PORT}`;
-  return raw.split(',').map((u) => u.trim()).filter(Boolean).map((u) => new URL(u));
+  return raw
+    .split(',')
+    .map((u) => u.trim())
+    .filter(Boolean)
+    .map((u) => new URL(u));
 }

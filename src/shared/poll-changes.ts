@@ -71,7 +71,11 @@ export async function closeVoting(deps: Pick<PollChangeDeps, 'redis' | 'keys' | 
  * final results) that publishes the final results once the last accepted votes are counted.
  * Null when the poll was not in `from`.
  */
-export async function closePoll(deps: PollChangeDeps, poll: Pick<PollRow, 'poll_id' | 'partitions'>, from: PollStatus[] = ['DRAFT', 'ACTIVE']): Promise<PollRow | null> {
+export async function closePoll(
+  deps: PollChangeDeps,
+  poll: Pick<PollRow, 'poll_id' | 'partitions'>,
+  from: PollStatus[] = ['DRAFT', 'ACTIVE'],
+): Promise<PollRow | null> {
   const pollId = poll.poll_id;
   await closeVoting(deps, pollId, poll.partitions);
   const row = await withShardLocks(deps.db, [{ pollId, shard: 0 }], async (trx) => {

@@ -18,7 +18,10 @@ export interface RedisTarget {
 
 /** Parses `host:port,host:port` seeds; null for an empty setting. */
 export function parseClusterNodes(raw: string | undefined): ClusterSeed[] | null {
-  const seeds = (raw ?? '').split(',').map((s) => s.trim()).filter(Boolean);
+  const seeds = (raw ?? '')
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
   if (seeds.length === 0) return null;
   return seeds.map((seed) => {
     const m = /^\[?([^\]]+?)\]?:([0-9]{1,5})$/.exec(seed);

@@ -73,7 +73,11 @@ export async function ensureBackingServices(
   if (target) {
     const seeds = target.clusterNodes?.map((n) => `${n.host}:${n.port}`).join(',');
     const client = target.clusterNodes
-      ? new Cluster(target.clusterNodes, { lazyConnect: true, clusterRetryStrategy: () => null, redisOptions: { connectTimeout: 3000, maxRetriesPerRequest: 0 } })
+      ? new Cluster(target.clusterNodes, {
+          lazyConnect: true,
+          clusterRetryStrategy: () => null,
+          redisOptions: { connectTimeout: 3000, maxRetriesPerRequest: 0 },
+        })
       : new Redis(target.url, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null, connectTimeout: 3000 });
     let lastError: Error | null = null;
     client.on('error', (err) => (lastError = err));

@@ -2,15 +2,7 @@ import type { Job } from 'bullmq';
 import type { Kysely } from 'kysely';
 import { findAnalytics, upsertAnalytics, voteAggregates, votesPerBucket, votesPerOrigin, votesPerUserAgent } from '../db/analytics.js';
 import type { DB } from '../db/schema.js';
-import {
-  completionRate,
-  DEVICE_CLASSES,
-  hourlySeries,
-  lastHourSeries,
-  secondsOf,
-  sumBy,
-  type DeviceClass,
-} from '../domain/analytics.js';
+import { completionRate, DEVICE_CLASSES, hourlySeries, lastHourSeries, secondsOf, sumBy, type DeviceClass } from '../domain/analytics.js';
 import type { AnalyticsRollupJob } from '../shared/queues.js';
 import type { RedisClient } from '../shared/redis.js';
 import type { RedisKeys } from '../shared/redis-keys.js';
@@ -59,13 +51,20 @@ export function createAnalyticsRollupProcessor(deps: RollupDeps) {
         // After close, the first rollup reads the view counter for good; later ones keep that figure.
         const viewersFrozen = agg.poll_status === 'CLOSED' && stored !== undefined && agg.closed_at !== null && stored.updated_at >= agg.closed_at;
         const viewers = viewersFrozen ? stored.unique_viewers : await deps.redis.pfcount(viewsKey);
-        const devicesByClass = sumBy(await votesPerUserAgent(trx, pollId), (r) => deviceOf(r.user_agent, deviceClassOf), (r) => r.n,
-          Object.fromEntries(DEVICE_CLASSES.map((c) => [c, 0])));
-        const countries = sumBy(await votesPerOrigin(trx, pollId), (r) => r.country ?? countryOfIp(r.ip), (r) => r.n);
+        const devicesByClass = sumBy(
+          await votesPerUserAgent(trx, pollId),
+          (r) => deviceOf(r.user_agent, deviceClassOf),
+          (r) => r.n,
+          Object.fromEntries(DEVICE_CLASSES.map((c) => [c, 0])),
+        );
+        const countries = sumBy(
+          await votesPerOrigin(trx, pollId),
+          (r) => r.country ?? countryOfIp(r.ip),
+          (r) => r.n,
+        );
         const hours = hourlySeries(await votesPerBucket(trx, pollId, 3600));
-        const lastHour = agg.poll_status === 'ACTIVE'
-          ? lastHourSeries(await votesPerBucket(trx, pollId, 60, new Date(agg.now.getTime() - 3_600_000)), agg.now)
-          : [];
+        const lastHour =
+          agg.poll_status === 'ACTIVE' ? lastHourSeries(await votesPerBucket(trx, pollId, 60, new Date(agg.now.getTime() - 3_600_000)), agg.now) : [];
         await upsertAnalytics(trx, {
           poll_id: pollId,
           total_votes: agg.total_votes,

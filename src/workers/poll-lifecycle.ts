@@ -29,7 +29,8 @@ export function createPollLifecycleProcessor(deps: PollChangeDeps & { voteQueues
   async function finalize(job: Job<LifecycleJob>): Promise<{ closed: boolean }> {
     const found = await findPoll(deps.db, job.data.poll_id);
     if (found?.poll.status !== 'CLOSED') {
-      if (Date.now() - job.timestamp < UNCOMMITTED_GRACE_MS) throw new Error(`poll ${job.data.poll_id} is not closed yet; its transaction may still be committing`);
+      if (Date.now() - job.timestamp < UNCOMMITTED_GRACE_MS)
+        throw new Error(`poll ${job.data.poll_id} is not closed yet; its transaction may still be committing`);
       return { closed: false };
     }
     if (found.poll.results_final_at) return { closed: true };

@@ -39,7 +39,10 @@ export async function startWorkers(config: Config, log: Logger, port = config.WO
   const voteQueues = openVoteQueues(ctx, config.VOTE_QUEUES);
   // Queue depths are read on a fail-fast connection: a scrape must not wait for Redis to return.
   const countCtx = { ...ctx, connection: createRedis(target, { failFast: true, name: 'workers-metrics' }) };
-  const countedQueues = [...openVoteQueues(countCtx, config.VOTE_QUEUES), ...[QUEUES.flagging, QUEUES.lifecycle, QUEUES.analytics].map((d) => openQueue(d, countCtx))];
+  const countedQueues = [
+    ...openVoteQueues(countCtx, config.VOTE_QUEUES),
+    ...[QUEUES.flagging, QUEUES.lifecycle, QUEUES.analytics].map((d) => openQueue(d, countCtx)),
+  ];
   const workerMetrics = createWorkerMetrics(metrics, countedQueues);
   // Analytics follow every write that moved a poll's counts: vote batches and flagging jobs.
   const rollup = rollupPolls(analyticsQueue, config.ANALYTICS_ROLLUP_DELAY_MS, log);
@@ -88,12 +91,12 @@ export async function startWorkers(config: Config, log: Logger, port = config.WO
       name: q.name,
       lease: keys.committerLease(q.opts.prefix!, q.name),
       startWorker: () =>
-        createWorker(
-          QUEUES.votes,
-          createVoteCommitter({ db, publisher, keys, maxVotesPerCommit: config.COMMIT_MAX_VOTES, onCommitted, onFlagged }),
-          ctx,
-          { name: q.name, prefix: q.opts.prefix, lockDuration: config.VOTE_LOCK_MS, ...workerMetrics.hooks(QUEUES.votes.name) },
-        ),
+        createWorker(QUEUES.votes, createVoteCommitter({ db, publisher, keys, maxVotesPerCommit: config.COMMIT_MAX_VOTES, onCommitted, onFlagged }), ctx, {
+          name: q.name,
+          prefix: q.opts.prefix,
+          lockDuration: config.VOTE_LOCK_MS,
+          ...workerMetrics.hooks(QUEUES.votes.name),
+        }),
     })),
   });
 

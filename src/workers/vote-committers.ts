@@ -31,7 +31,13 @@ return 0
 function settlesWithin(p: Promise<unknown>, ms: number): Promise<boolean> {
   let timer: NodeJS.Timeout | undefined;
   const late = new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), ms)));
-  return Promise.race([p.then(() => true, () => true), late]).finally(() => clearTimeout(timer));
+  return Promise.race([
+    p.then(
+      () => true,
+      () => true,
+    ),
+    late,
+  ]).finally(() => clearTimeout(timer));
 }
 
 interface LeaseCommands {
@@ -96,9 +102,12 @@ export function startVoteCommitters(opts: { redis: RedisClient; live: string; qu
     }
   }
 
-  const timer = setInterval(() => {
-    ticking = ticking.then(tick).catch((err: Error) => log.warn({ err: err.message }, 'vote queue leases: Redis unreachable, retrying'));
-  }, Math.max(50, Math.floor(leaseMs / 3)));
+  const timer = setInterval(
+    () => {
+      ticking = ticking.then(tick).catch((err: Error) => log.warn({ err: err.message }, 'vote queue leases: Redis unreachable, retrying'));
+    },
+    Math.max(50, Math.floor(leaseMs / 3)),
+  );
   ticking = tick().catch((err: Error) => log.warn({ err: err.message }, 'vote queue leases: Redis unreachable, retrying'));
 
   return {

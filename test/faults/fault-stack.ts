@@ -65,8 +65,7 @@ export async function startFaultStack(opts: { env?: Record<string, string>; redi
       ...LOAD_ENV,
       ...opts.env,
     };
-    const role = async (kind: RoleKind) =>
-      defineRole({ name: kind, kind, port: await freePort(), env: () => env, logFile: path.join(logDir, `${kind}.log`) });
+    const role = async (kind: RoleKind) => defineRole({ name: kind, kind, port: await freePort(), env: () => env, logFile: path.join(logDir, `${kind}.log`) });
     const [api, workers, realtime] = [await role('api'), await role('workers'), await role('realtime')];
     const roles = [api, workers, realtime];
     const stack: FaultStack = {

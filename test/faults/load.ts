@@ -89,11 +89,17 @@ export function ballotFor(poll: LoadPoll): Ballot {
 }
 
 /** A ballot as one comparable string: what the voter chose, in the form the poll type stores it. */
-export function ballotKey(pollType: LoadPoll['poll_type'], ballot: { options?: number[] | null; ranking?: number[] | null; ratings?: Record<string, number> | null }): string {
+export function ballotKey(
+  pollType: LoadPoll['poll_type'],
+  ballot: { options?: number[] | null; ranking?: number[] | null; ratings?: Record<string, number> | null },
+): string {
   switch (pollType) {
     case 'SINGLE_CHOICE':
     case 'MULTIPLE_CHOICE':
-      return [...(ballot.options ?? [])].map(Number).sort((a, b) => a - b).join(',');
+      return [...(ballot.options ?? [])]
+        .map(Number)
+        .sort((a, b) => a - b)
+        .join(',');
     case 'RANKED':
       return (ballot.ranking ?? []).map(Number).join('>');
     case 'RATING':

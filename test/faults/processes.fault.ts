@@ -17,8 +17,8 @@ const stackOf = useFaultStack({ redis: { appendonly: true } });
 async function activeVoteJobs(url: string): Promise<number> {
   const res = await fetch(`${url}/metrics`).catch(() => null);
   if (res?.status !== 200) return 0;
-  return parsePrometheus(await res.text()).samples
-    .filter((s) => s.name === 'queue_jobs' && /vote/.test(s.labels.queue) && s.labels.state === 'active')
+  return parsePrometheus(await res.text())
+    .samples.filter((s) => s.name === 'queue_jobs' && /vote/.test(s.labels.queue) && s.labels.state === 'active')
     .reduce((n, s) => n + s.value, 0);
 }
 
@@ -39,7 +39,9 @@ describe.sequential('roles killed under load', () => {
     await load.acceptedAtLeast(500);
     await load.stop();
     const v = await run.verdict();
-    report(`  worker-sigkill: every vote counted, ${((Date.now() - killedAt) / 1000).toFixed(1)} s after the kill (restart and load phases included; a standby's hand-over is timed in worker-crash.test.ts)`);
+    report(
+      `  worker-sigkill: every vote counted, ${((Date.now() - killedAt) / 1000).toFixed(1)} s after the kill (restart and load phases included; a standby's hand-over is timed in worker-crash.test.ts)`,
+    );
     expectNothingLostOrDoubled(v);
   });
 
@@ -114,7 +116,9 @@ describe.sequential('roles killed under load', () => {
       const seen = () => watched.map((p) => ({ poll: p.poll_id, total: latest.get(p.poll_id)?.total_votes, counts: latest.get(p.poll_id)?.counts }));
       const want = watched.map((p) => ({ poll: p.poll_id, ...stored.get(p.poll_id) }));
       await eventually(async () => JSON.stringify(seen()) === JSON.stringify(want), 20_000, 'watchers showing the stored counts').catch(() => {});
-      report(`  gateway-restart: ${reconnects - reconnectsBefore} reconnect attempts by ${watched.length} watchers; converged=${JSON.stringify(seen()) === JSON.stringify(want)}`);
+      report(
+        `  gateway-restart: ${reconnects - reconnectsBefore} reconnect attempts by ${watched.length} watchers; converged=${JSON.stringify(seen()) === JSON.stringify(want)}`,
+      );
       expect(seen()).toEqual(want);
     } finally {
       stopped = true;
@@ -137,7 +141,10 @@ describe('the verifier', () => {
     // A 202 that nothing stored.
     const single = run.polls.find((p) => p.poll_type === 'SINGLE_CHOICE' && !p.allow_change_vote)!;
     const ghost = run.book.voter(single, '192.0.2.1');
-    ghost.attempts.push({ ballot: { options: [single.options[0]] }, answers: [{ status: 202, vote_id: '00000000-0000-7000-8000-000000000000', tag: 'x', at: Date.now() }] });
+    ghost.attempts.push({
+      ballot: { options: [single.options[0]] },
+      answers: [{ status: 202, vote_id: '00000000-0000-7000-8000-000000000000', tag: 'x', at: Date.now() }],
+    });
     expect(await judgeNow()).toMatchObject({ lost: 1, doubled: 0 });
     ghost.attempts.length = 0;
 
@@ -152,7 +159,12 @@ describe('the verifier', () => {
     // A counter one above its recount.
     const counter = await stack.db.selectFrom('vote_results').select(['option_id']).where('poll_id', '=', single.poll_id).executeTakeFirstOrThrow();
     const bump = (d: number) =>
-      stack.db.updateTable('vote_results').set((eb) => ({ vote_count: eb('vote_count', '+', d) })).where('poll_id', '=', single.poll_id).where('option_id', '=', counter.option_id).execute();
+      stack.db
+        .updateTable('vote_results')
+        .set((eb) => ({ vote_count: eb('vote_count', '+', d) }))
+        .where('poll_id', '=', single.poll_id)
+        .where('option_id', '=', counter.option_id)
+        .execute();
     await bump(1);
     expect(await judgeNow()).toMatchObject({ lost: 0, doubled: 1 });
     await bump(-1);

@@ -43,7 +43,10 @@ export interface Verdict {
 
 /** The verdict as one line: `scenario: 202s=… counted=… lost=… doubled=… 503s=…` and the details. */
 export function formatVerdict(v: Verdict): string {
-  const other = Object.entries(v.other).map(([k, n]) => `${k}:${n}`).join(',') || '-';
+  const other =
+    Object.entries(v.other)
+      .map(([k, n]) => `${k}:${n}`)
+      .join(',') || '-';
   return (
     `${v.scenario}: 202s=${v.accepted202} counted=${v.counted} lost=${v.lost} doubled=${v.doubled} 503s=${v.refused503}` +
     ` (voters=${v.voters} unanswered=${v.unanswered} cutOff=${v.cutOff} falseAlreadyVoted=${v.falseAlreadyVoted} unacked=${v.unacked}` +
@@ -104,7 +107,9 @@ async function pollFigures(db: Kysely<DB>, poll: LoadPoll) {
   };
   if (poll.poll_type === 'RANKED') {
     const stored = await sql<{ k: string; n: number }>`
-      SELECT array_to_string(ranking, '>') AS k, ballot_count::int AS n FROM ranked_ballot_counts WHERE poll_id = ${poll.poll_id} AND ballot_count > 0`.execute(db);
+      SELECT array_to_string(ranking, '>') AS k, ballot_count::int AS n FROM ranked_ballot_counts WHERE poll_id = ${poll.poll_id} AND ballot_count > 0`.execute(
+      db,
+    );
     const recount = await sql<{ k: string; n: number }>`
       SELECT (SELECT string_agg(x, '>' ORDER BY o) FROM jsonb_array_elements_text(rank_order) WITH ORDINALITY AS e(x, o)) AS k, count(*)::int AS n
       FROM votes WHERE poll_id = ${poll.poll_id} AND status = 'VALID' GROUP BY 1`.execute(db);
@@ -179,8 +184,7 @@ export async function judge(db: Kysely<DB>, book: VoterBook, polls: LoadPoll[], 
         else if (a.status === null) {
           v.unanswered++;
           if (a.noAnswer !== 'refused') v.cutOff++;
-        }
-        else {
+        } else {
           const k = `${a.status}${a.code ? ` ${a.code}` : ''}`;
           v.other[k] = (v.other[k] ?? 0) + 1;
         }
@@ -191,7 +195,11 @@ export async function judge(db: Kysely<DB>, book: VoterBook, polls: LoadPoll[], 
         if (stored) {
           v.unacked++;
           if (answers.every((a) => a.status === 503)) v.stored503++;
-        } else if (voter.attempts.some((a) => a.answers.some((x, i) => x.status === 409 && x.code === 'ALREADY_VOTED' && a.answers.slice(0, i).some((y) => y.status === null)))) {
+        } else if (
+          voter.attempts.some((a) =>
+            a.answers.some((x, i) => x.status === 409 && x.code === 'ALREADY_VOTED' && a.answers.slice(0, i).some((y) => y.status === null)),
+          )
+        ) {
           v.falseAlreadyVoted++;
         }
         continue;

@@ -45,7 +45,15 @@ export function rulesOf(pollType: PollType, overrides: Partial<BallotRules> = {}
 export function ballotOf(overrides: Partial<CountedBallot> = {}): CountedBallot {
   const ranking = overrides.ranking ?? null;
   const ratings = overrides.ratings ?? null;
-  const counted = overrides.counted ?? (ranking ? ranking.slice(0, 1) : ratings ? Object.keys(ratings).map(Number).sort((a, b) => a - b) : [OPTION_IDS[0]]);
+  const counted =
+    overrides.counted ??
+    (ranking
+      ? ranking.slice(0, 1)
+      : ratings
+        ? Object.keys(ratings)
+            .map(Number)
+            .sort((a, b) => a - b)
+        : [OPTION_IDS[0]]);
   return { pollId: 1, shard: 0, status: 'VALID', ...overrides, counted, ranking, ratings };
 }
 

@@ -92,9 +92,7 @@ export async function createPgCluster(opts: { settings?: Record<string, string> 
   const settings: Record<string, string> = { max_connections: '300', listen_addresses: "'127.0.0.1'", ...opts.settings };
   const port = await freePort();
   const version = String(PG_VERSION);
-  await ctl(
-    'pg_createcluster', version, name, '-p', String(port), '--start-conf', 'manual', '--', '--auth=trust',
-  );
+  await ctl('pg_createcluster', version, name, '-p', String(port), '--start-conf', 'manual', '--', '--auth=trust');
   let dropped = false;
   const cluster: PgCluster = {
     name,
@@ -140,13 +138,12 @@ export async function createPgCluster(opts: { settings?: Record<string, string> 
     // Debian's postgresql.conf includes conf.d/.
     writeFileSync(
       `/etc/postgresql/${version}/${name}/conf.d/faults.conf`,
-      Object.entries(settings).map(([k, v]) => `${k} = ${v}\n`).join(''),
+      Object.entries(settings)
+        .map(([k, v]) => `${k} = ${v}\n`)
+        .join(''),
     );
     // Spelled out rather than left to initdb's --auth: nothing but trust, and only locally.
-    writeFileSync(
-      `/etc/postgresql/${version}/${name}/pg_hba.conf`,
-      'local all all trust\nhost all all 127.0.0.1/32 trust\nhost all all ::1/128 trust\n',
-    );
+    writeFileSync(`/etc/postgresql/${version}/${name}/pg_hba.conf`, 'local all all trust\nhost all all 127.0.0.1/32 trust\nhost all all ::1/128 trust\n');
     await cluster.start();
     await createDatabaseIfMissing(cluster.url('polls_tpl'));
     const db = createDb(cluster.url('polls_tpl'), 1);
@@ -191,14 +188,22 @@ export async function startRedisServer(opts: { appendonly?: boolean; appendfsync
   const dir = mkdtempSync(path.join(tmpdir(), 'faults-redis-'));
   const port = await freePort();
   const args = [
-    '--port', String(port),
-    '--bind', '127.0.0.1',
-    '--save', '',
-    '--appendonly', opts.appendonly === false ? 'no' : 'yes',
-    '--appendfsync', opts.appendfsync ?? 'everysec',
-    '--maxmemory-policy', 'noeviction',
-    '--dir', dir,
-    '--daemonize', 'no',
+    '--port',
+    String(port),
+    '--bind',
+    '127.0.0.1',
+    '--save',
+    '',
+    '--appendonly',
+    opts.appendonly === false ? 'no' : 'yes',
+    '--appendfsync',
+    opts.appendfsync ?? 'everysec',
+    '--maxmemory-policy',
+    'noeviction',
+    '--dir',
+    dir,
+    '--daemonize',
+    'no',
     ...(opts.args ?? []),
   ];
   let child: ChildProcess | null = null;
@@ -246,10 +251,14 @@ export async function startRedisServer(opts: { appendonly?: boolean; appendfsync
         gone = true;
         if (child === c) child = null;
       });
-      await eventually(async () => {
-        if (gone) throw new Error(`redis-server on port ${port} exited at start (see ${dir}/redis.log)`);
-        return ping();
-      }, 60_000, `redis-server on port ${port}`);
+      await eventually(
+        async () => {
+          if (gone) throw new Error(`redis-server on port ${port} exited at start (see ${dir}/redis.log)`);
+          return ping();
+        },
+        60_000,
+        `redis-server on port ${port}`,
+      );
     },
     stop: () => signal('SIGTERM'),
     kill: () => signal('SIGKILL'),

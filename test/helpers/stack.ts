@@ -151,7 +151,10 @@ export async function eventually(check: () => Promise<boolean>, timeoutMs = 15_0
 /** No vote job waiting or running in the stack's namespace: nothing more can land in the votes table. */
 export async function voteQueuesIdle(stack: { config: Config }): Promise<boolean> {
   const connection = createRedis(stack.config.REDIS_URL);
-  const queues = openVoteQueues({ connection, keys: redisKeys(stack.config.REDIS_NAMESPACE), logger: createLogger('silent', 'test') }, stack.config.VOTE_PARTITIONS);
+  const queues = openVoteQueues(
+    { connection, keys: redisKeys(stack.config.REDIS_NAMESPACE), logger: createLogger('silent', 'test') },
+    stack.config.VOTE_PARTITIONS,
+  );
   try {
     const counts = await Promise.all(queues.map((q) => q.getJobCounts('waiting', 'active', 'delayed', 'prioritized', 'waiting-children')));
     return counts.every((c) => Object.values(c).every((n) => n === 0));
@@ -164,33 +167,36 @@ export async function voteQueuesIdle(stack: { config: Config }): Promise<boolean
 /** Every counter of a poll next to a recount from the raw votes. */
 export async function countersAndRecount(root: Kysely<DB>, pollId: number) {
   // One snapshot: a batch committing between the reads must not look like a miscount.
-  return root.transaction().setIsolationLevel('repeatable read').execute(async (db) => {
-    // Counters are sharded by partition: a poll's count is the sum over its shards.
-    const { rows: counters } = await sql<{ option_id: number; n: number }>`
+  return root
+    .transaction()
+    .setIsolationLevel('repeatable read')
+    .execute(async (db) => {
+      // Counters are sharded by partition: a poll's count is the sum over its shards.
+      const { rows: counters } = await sql<{ option_id: number; n: number }>`
       SELECT o.option_id, coalesce(sum(r.vote_count), 0)::int AS n
       FROM poll_options o LEFT JOIN vote_results r ON r.poll_id = o.poll_id AND r.option_id = o.option_id
       WHERE o.poll_id = ${pollId} GROUP BY o.option_id ORDER BY o.option_id`.execute(db);
-    const { rows: recount } = await sql<{ option_id: number; n: number }>`
+      const { rows: recount } = await sql<{ option_id: number; n: number }>`
       SELECT o.option_id, count(v.vote_id)::int AS n
       FROM poll_options o
       LEFT JOIN votes v ON v.poll_id = o.poll_id AND v.status = 'VALID' AND o.option_id = ANY(v.counted_options)
       WHERE o.poll_id = ${pollId} GROUP BY o.option_id ORDER BY o.option_id`.execute(db);
-    const { rows: tallies } = await sql<{ total_votes: number; pending_review: number }>`
+      const { rows: tallies } = await sql<{ total_votes: number; pending_review: number }>`
       SELECT coalesce(sum(total_votes), 0)::int AS total_votes, coalesce(sum(pending_review), 0)::int AS pending_review
       FROM poll_tallies WHERE poll_id = ${pollId}`.execute(db);
-    const tally = tallies[0];
-    const { rows: totals } = await sql<{ valid: number; suspicious: number }>`
+      const tally = tallies[0];
+      const { rows: totals } = await sql<{ valid: number; suspicious: number }>`
       SELECT count(*) FILTER (WHERE status = 'VALID')::int AS valid, count(*) FILTER (WHERE status = 'SUSPICIOUS')::int AS suspicious
       FROM votes WHERE poll_id = ${pollId}`.execute(db);
-    return {
-      counters: Object.fromEntries(counters.map((c) => [c.option_id, c.n])),
-      recount: Object.fromEntries(recount.map((r) => [r.option_id, r.n])),
-      total: tally.total_votes,
-      pending: tally.pending_review,
-      validVotes: totals[0].valid,
-      suspiciousVotes: totals[0].suspicious,
-    };
-  });
+      return {
+        counters: Object.fromEntries(counters.map((c) => [c.option_id, c.n])),
+        recount: Object.fromEntries(recount.map((r) => [r.option_id, r.n])),
+        total: tally.total_votes,
+        pending: tally.pending_review,
+        validVotes: totals[0].valid,
+        suspiciousVotes: totals[0].suspicious,
+      };
+    });
 }
 
 /** A local port nobody listens on right now. */

@@ -25,7 +25,11 @@ v8.setFlagsFromString('--expose-gc');
 const gc = vm.runInNewContext('gc') as () => void;
 const liveHeap = () => (gc(), process.memoryUsage().heapUsed);
 
-const uuidOf = (i: number) => createHash('md5').update(String(i)).digest('hex').replace(/^(.{8})(.{4})(.{4})(.{4})(.{12})$/, '$1-$2-$3-$4-$5');
+const uuidOf = (i: number) =>
+  createHash('md5')
+    .update(String(i))
+    .digest('hex')
+    .replace(/^(.{8})(.{4})(.{4})(.{4})(.{12})$/, '$1-$2-$3-$4-$5');
 
 /** Rows of the export that a cursor still has open on the server, i.e. not yet all read. */
 async function exportStillReading(): Promise<boolean> {
@@ -136,7 +140,18 @@ it('an anonymous poll exports ballots without voter identity and with coarse tim
   const [header, ...records] = await new Promise<string[][]>((resolve, reject) =>
     parse(res.body, (err, out: string[][]) => (err ? reject(err) : resolve(out))),
   );
-  expect(header).toEqual(['status', 'flag_reasons', 'selected_options', 'ranking', 'ratings', 'choice_texts', 'response_ms', 'change_count', 'created_at', 'accepted_at']);
+  expect(header).toEqual([
+    'status',
+    'flag_reasons',
+    'selected_options',
+    'ranking',
+    'ratings',
+    'choice_texts',
+    'response_ms',
+    'change_count',
+    'created_at',
+    'accepted_at',
+  ]);
   expect(records).toHaveLength(1);
   expect(records[0].slice(0, 3)).toEqual(['VALID', '', String(optionId)]);
   expect(records[0][5]).toBe('emacs');

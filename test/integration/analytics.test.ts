@@ -28,7 +28,15 @@ async function insertVotes(
   stack: Stack,
   pollId: number,
   optionId: number,
-  votes: Array<{ status?: 'VALID' | 'SUSPICIOUS' | 'REJECTED'; ua?: string; ip?: string; country?: string; response_ms?: number | null; change_count?: number; at?: string }>,
+  votes: Array<{
+    status?: 'VALID' | 'SUSPICIOUS' | 'REJECTED';
+    ua?: string;
+    ip?: string;
+    country?: string;
+    response_ms?: number | null;
+    change_count?: number;
+    at?: string;
+  }>,
 ) {
   await stack.db
     .insertInto('votes')
@@ -56,8 +64,7 @@ async function insertVotes(
     .execute();
 }
 
-const analyticsOf = async (stack: Stack, pollId: number, token: string) =>
-  (await call(stack, 'GET', `/api/v1/polls/${pollId}/analytics`, { token })).body;
+const analyticsOf = async (stack: Stack, pollId: number, token: string) => (await call(stack, 'GET', `/api/v1/polls/${pollId}/analytics`, { token })).body;
 
 const withoutClock = <T extends { updated_at: unknown; time_series_last_hour: unknown }>(row: T) => ({ ...row, updated_at: null, time_series_last_hour: null });
 
@@ -124,14 +131,21 @@ describe('analytics', () => {
     expect(await vote({ options: [b] }, from('8.8.8.8', UA.desktop))).toMatchObject({ changed: true });
 
     let body: any;
-    await eventually(async () => {
-      body = await analyticsOf(stack, id, creator);
-      return body.total_votes === 9;
-    }, 15_000, 'the rollup after the last vote');
+    await eventually(
+      async () => {
+        body = await analyticsOf(stack, id, creator);
+        return body.total_votes === 9;
+      },
+      15_000,
+      'the rollup after the last vote',
+    );
 
     // View-to-vote times of the four VALID votes that carried a token, as stored.
     const rows = await stack.db.selectFrom('votes').select(['response_ms', 'accepted_at']).where('poll_id', '=', id).where('status', '=', 'VALID').execute();
-    const times = rows.map((r) => r.response_ms).filter((ms) => ms !== null).sort((x, y) => x - y);
+    const times = rows
+      .map((r) => r.response_ms)
+      .filter((ms) => ms !== null)
+      .sort((x, y) => x - y);
     expect(times).toHaveLength(4);
     const hours = new Map<string, number>();
     for (const r of rows) {
@@ -182,7 +196,11 @@ describe('analytics', () => {
       expect([missing.status, missing.body.error.code]).toEqual([404, 'POLL_NOT_FOUND']);
     }
     // Before the first rollup: zeros, not an error.
-    expect(await analyticsOf(stack, poll.poll_id, creator)).toMatchObject({ total_votes: 0, completion_rate: 0, device_breakdown: { desktop: 0, mobile: 0, tablet: 0, bot: 0, other: 0 } });
+    expect(await analyticsOf(stack, poll.poll_id, creator)).toMatchObject({
+      total_votes: 0,
+      completion_rate: 0,
+      device_breakdown: { desktop: 0, mobile: 0, tablet: 0, bot: 0, other: 0 },
+    });
   });
 
   it('exact figures from stored votes; a second rollup changes nothing', async () => {
@@ -272,13 +290,17 @@ describe('analytics', () => {
     await stack.db.transaction().execute(async (trx) => {
       await sql`SELECT 1 FROM poll_analytics WHERE poll_id = ${id} FOR UPDATE`.execute(trx);
       await enqueueRollup(queue, id, 0);
-      await eventually(async () => {
-        const { rows } = await sql<{ killed: boolean }>`
+      await eventually(
+        async () => {
+          const { rows } = await sql<{ killed: boolean }>`
           SELECT pg_cancel_backend(pid) AS killed FROM pg_stat_activity
           WHERE datname = current_database() AND wait_event_type = 'Lock' AND query ILIKE '%insert into "poll_analytics"%'`.execute(stack.db);
-        killed += rows.filter((r) => r.killed).length;
-        return killed > 0;
-      }, 10_000, 'a rollup waiting inside its write');
+          killed += rows.filter((r) => r.killed).length;
+          return killed > 0;
+        },
+        10_000,
+        'a rollup waiting inside its write',
+      );
       const mid = (await findAnalytics(stack.db, id))!;
       expect([mid.unique_voters, mid.device_breakdown]).toEqual([3, { desktop: 3, mobile: 0, tablet: 0, bot: 0, other: 0 }]);
     });

@@ -37,10 +37,17 @@ describe('a NUL character (PostgreSQL text refuses it)', () => {
 
   it('in a review note is 400 VALIDATION_ERROR, and the vote stays as it was', async () => {
     const poll = await createPoll(stack, {}, creator);
-    const res = await call(stack, 'POST', `/api/v1/polls/${poll.poll_id}/votes`, { body: { options: [poll.options[0].option_id] }, headers: { 'x-forwarded-for': '198.51.100.1' } });
+    const res = await call(stack, 'POST', `/api/v1/polls/${poll.poll_id}/votes`, {
+      body: { options: [poll.options[0].option_id] },
+      headers: { 'x-forwarded-for': '198.51.100.1' },
+    });
     expect(res.status).toBe(202);
     const voteId = res.body.vote_id as string;
-    await eventually(async () => (await stack.db.selectFrom('votes').select('vote_id').where('vote_id', '=', voteId).executeTakeFirst()) !== undefined, 15_000, 'vote stored');
+    await eventually(
+      async () => (await stack.db.selectFrom('votes').select('vote_id').where('vote_id', '=', voteId).executeTakeFirst()) !== undefined,
+      15_000,
+      'vote stored',
+    );
     const review = await call(stack, 'POST', `/api/v1/admin/votes/${voteId}/review`, { token: admin, body: { decision: 'REJECTED', note: 'bot\u0000' } });
     expectValidation(review, 'note');
     const stored = await stack.db.selectFrom('votes').select('status').where('vote_id', '=', voteId).executeTakeFirstOrThrow();
@@ -124,7 +131,10 @@ describe('a vote upload the client abandons', () => {
     const after = await metrics();
     expect(moved(after, 'UNAVAILABLE')).toBe(0);
     expect(moved(after, 'INTERNAL')).toBe(0);
-    const res = await call(stack, 'POST', `/api/v1/polls/${poll.poll_id}/votes`, { body: { options: [poll.options[0].option_id] }, headers: { 'x-forwarded-for': '198.51.100.200' } });
+    const res = await call(stack, 'POST', `/api/v1/polls/${poll.poll_id}/votes`, {
+      body: { options: [poll.options[0].option_id] },
+      headers: { 'x-forwarded-for': '198.51.100.200' },
+    });
     expect(res.status).toBe(202);
   });
 });

@@ -23,9 +23,15 @@ async function freeRange(): Promise<number> {
   }
 }
 async function isFree(ports: number[]): Promise<boolean> {
-  const probes = ports.map((port) => new Promise<boolean>((resolve) => {
-    const server = net.createServer().once('error', () => resolve(false)).listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
-  }));
+  const probes = ports.map(
+    (port) =>
+      new Promise<boolean>((resolve) => {
+        const server = net
+          .createServer()
+          .once('error', () => resolve(false))
+          .listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
+      }),
+  );
   return (await Promise.all(probes)).every(Boolean);
 }
 
@@ -100,15 +106,23 @@ it('a master SIGKILLed under load: its replica takes over, no 202 is lost, none 
 
   const voteIds = [...accepted.values()];
   // Every 202's vote stored (or, if one never comes, the assertion below names it).
-  await eventually(async () => {
-    const { rows } = await sql<{ n: number }>`SELECT count(*)::int AS n FROM votes WHERE poll_id = ${poll.poll_id} AND vote_id = ANY(${voteIds}::uuid[])`.execute(db);
-    return rows[0].n === voteIds.length;
-  }, 60_000, 'every accepted vote committed').catch(() => {});
+  await eventually(
+    async () => {
+      const { rows } = await sql<{
+        n: number;
+      }>`SELECT count(*)::int AS n FROM votes WHERE poll_id = ${poll.poll_id} AND vote_id = ANY(${voteIds}::uuid[])`.execute(db);
+      return rows[0].n === voteIds.length;
+    },
+    60_000,
+    'every accepted vote committed',
+  ).catch(() => {});
   const { rows: stored } = await sql<{ vote_id: string }>`SELECT vote_id FROM votes WHERE poll_id = ${poll.poll_id}`.execute(db);
   const storedIds = new Set(stored.map((r) => r.vote_id));
   const lost = voteIds.filter((id) => !storedIds.has(id));
   const c = await countersAndRecount(db, poll.poll_id);
-  console.log(`failover: 202s=${voteIds.length} stored=${storedIds.size} lost=${lost.length} statuses=${JSON.stringify(Object.fromEntries(statuses))} refused until ${recoveredInMs} ms after the kill`);
+  console.log(
+    `failover: 202s=${voteIds.length} stored=${storedIds.size} lost=${lost.length} statuses=${JSON.stringify(Object.fromEntries(statuses))} refused until ${recoveredInMs} ms after the kill`,
+  );
   expect(lost).toEqual([]);
   expect(c.counters).toEqual(c.recount);
   expect(c.total).toBe(storedIds.size);

@@ -41,7 +41,14 @@ beforeAll(async () => {
   };
   // Each one is listed as soon as it runs, so that afterAll stops it even if another fails to start.
   const start = (role: 'api' | 'workers' | 'realtime', into: RoleProcess[]) => startRoleProcess(role, env).then((r) => void into.push(r));
-  await Promise.all([start('api', apis), start('api', apis), start('workers', workers), start('workers', workers), start('realtime', gateways), start('realtime', gateways)]);
+  await Promise.all([
+    start('api', apis),
+    start('api', apis),
+    start('workers', workers),
+    start('workers', workers),
+    start('realtime', gateways),
+    start('realtime', gateways),
+  ]);
   redis = createRedis(redisTargetOf({ REDIS_URL: '', REDIS_CLUSTER_NODES: seeds }));
 }, 120_000);
 
@@ -62,7 +69,13 @@ const vote = (i: number, pollId: number, body: Record<string, unknown>, ip: stri
 async function createPoll(overrides: Record<string, unknown>) {
   const res = await call(api(0), 'POST', '/api/v1/polls', {
     token: await tokenFor(1),
-    body: { question: 'Cluster?', poll_type: 'SINGLE_CHOICE', options: [{ text: 'a' }, { text: 'b' }, { text: 'c' }, { text: 'd' }], status: 'ACTIVE', ...overrides },
+    body: {
+      question: 'Cluster?',
+      poll_type: 'SINGLE_CHOICE',
+      options: [{ text: 'a' }, { text: 'b' }, { text: 'c' }, { text: 'd' }],
+      status: 'ACTIVE',
+      ...overrides,
+    },
   });
   expect(res.status).toBe(201);
   return res.body as { poll_id: number; options: Array<{ option_id: number }> };
@@ -72,12 +85,14 @@ async function createPoll(overrides: Record<string, unknown>) {
 async function inParallel<T>(count: number, width: number, task: (i: number) => Promise<T>): Promise<T[]> {
   const out: T[] = new Array(count);
   let next = 0;
-  await Promise.all(Array.from({ length: width }, async () => {
-    while (next < count) {
-      const i = next++;
-      out[i] = await task(i);
-    }
-  }));
+  await Promise.all(
+    Array.from({ length: width }, async () => {
+      while (next < count) {
+        const i = next++;
+        out[i] = await task(i);
+      }
+    }),
+  );
   return out;
 }
 
@@ -119,7 +134,17 @@ describe('on a Redis Cluster', () => {
       (i: number) => [single.poll_id, { options: [ids(single)[i % 4]] }] as const,
       (i: number) => [multiple.poll_id, { options: ids(multiple).slice(0, 1 + (i % 3)) }] as const,
       (i: number) => [ranked.poll_id, { ranking: [...ids(ranked)].sort((a, b) => ((a * 7 + i) % 5) - ((b * 7 + i) % 5)).slice(0, 2 + (i % 3)) }] as const,
-      (i: number) => [rating.poll_id, { ratings: Object.fromEntries(ids(rating).slice(0, 1 + (i % 4)).map((o, k) => [String(o), 1 + ((i + k) % 5)])) }] as const,
+      (i: number) =>
+        [
+          rating.poll_id,
+          {
+            ratings: Object.fromEntries(
+              ids(rating)
+                .slice(0, 1 + (i % 4))
+                .map((o, k) => [String(o), 1 + ((i + k) % 5)]),
+            ),
+          },
+        ] as const,
     ];
     const t0 = Date.now();
     const statuses = await inParallel(N * 4, 32, async (k) => {
@@ -134,10 +159,14 @@ describe('on a Redis Cluster', () => {
     expect(changes.every((c) => c.status === 'accepted' && c.changed)).toBe(true);
 
     // The totals do not move with a change: wait for the changes themselves.
-    await eventually(async () => {
-      const { rows } = await sql<{ n: number }>`SELECT coalesce(sum(change_count), 0)::int AS n FROM votes WHERE poll_id = ${single.poll_id}`.execute(db);
-      return rows[0].n === N / 2;
-    }, 30_000, 'the changes counted');
+    await eventually(
+      async () => {
+        const { rows } = await sql<{ n: number }>`SELECT coalesce(sum(change_count), 0)::int AS n FROM votes WHERE poll_id = ${single.poll_id}`.execute(db);
+        return rows[0].n === N / 2;
+      },
+      30_000,
+      'the changes counted',
+    );
     for (const poll of [single, multiple, ranked, rating]) {
       await eventually(async () => (await stored(poll.poll_id)) === N, 30_000, `poll ${poll.poll_id} counted`);
       const c = await countersAndRecount(db, poll.poll_id);
@@ -153,10 +182,16 @@ describe('on a Redis Cluster', () => {
     // One poll is spread: every master holds some of its claims and some of the vote queues' jobs.
     const claims = await keysPerMaster(`${namespace}:vote:{*}:${single.poll_id}:*`);
     expect(claims).toHaveLength(3);
-    expect(claims.every((n) => n > 0), `claims per master: ${claims}`).toBe(true);
+    expect(
+      claims.every((n) => n > 0),
+      `claims per master: ${claims}`,
+    ).toBe(true);
     expect(claims.reduce((a, b) => a + b, 0)).toBe(N);
     const jobCounters = await keysPerMaster(`${namespace}:{*}:vote-ingest-*:id`);
-    expect(jobCounters.every((n) => n > 0), `vote queues with jobs per master: ${jobCounters}`).toBe(true);
+    expect(
+      jobCounters.every((n) => n > 0),
+      `vote queues with jobs per master: ${jobCounters}`,
+    ).toBe(true);
   }, 240_000);
 
   it('CAPTCHA, velocity flagging, bulk review, analytics, the close with its final message and Bull Board all work', async () => {
@@ -165,7 +200,9 @@ describe('on a Redis Cluster', () => {
     expect(refused.status).toBe(428);
     const ch = refused.body.error.challenge;
     const solution = await solveChallenge(ch.challenge, ch.salt, ch.algorithm, ch.maxnumber).promise;
-    const captcha = Buffer.from(JSON.stringify({ algorithm: ch.algorithm, challenge: ch.challenge, number: solution!.number, salt: ch.salt, signature: ch.signature })).toString('base64');
+    const captcha = Buffer.from(
+      JSON.stringify({ algorithm: ch.algorithm, challenge: ch.challenge, number: solution!.number, salt: ch.salt, signature: ch.signature }),
+    ).toString('base64');
     expect((await vote(1, guarded.poll_id, { options: [guarded.options[0].option_id], captcha }, '192.0.2.10')).status).toBe(202);
     expect((await vote(0, guarded.poll_id, { options: [guarded.options[0].option_id], captcha }, '192.0.2.11')).status).toBe(428);
 
@@ -186,7 +223,11 @@ describe('on a Redis Cluster', () => {
     expect({ total: c.total, pending: c.pending }).toEqual({ total: 10, pending: 21 });
 
     const owner = await tokenFor(1);
-    await eventually(async () => (await call(api(0), 'GET', `/api/v1/polls/${poll.poll_id}/analytics`, { token: owner })).body.suspicious_votes === 21, 15_000, 'analytics rolled up');
+    await eventually(
+      async () => (await call(api(0), 'GET', `/api/v1/polls/${poll.poll_id}/analytics`, { token: owner })).body.suspicious_votes === 21,
+      15_000,
+      'analytics rolled up',
+    );
 
     const watcher = watch(gateways[1], { poll_id: poll.poll_id });
     await watcher.waitFor((m) => m.total_votes === 10, 10_000, 'the live count');
@@ -196,7 +237,9 @@ describe('on a Redis Cluster', () => {
     watcher.close();
     expect((await vote(0, poll.poll_id, { options: [option] }, '203.0.113.1')).status).toBe(409);
 
-    const board = await fetch(`${apis[0].url}/admin/queues/api/queues`, { headers: { authorization: `Basic ${Buffer.from('ops:ops-password').toString('base64')}` } });
+    const board = await fetch(`${apis[0].url}/admin/queues/api/queues`, {
+      headers: { authorization: `Basic ${Buffer.from('ops:ops-password').toString('base64')}` },
+    });
     expect(board.status).toBe(200);
     const names = ((await board.json()) as { queues: Array<{ name: string }> }).queues.map((q) => q.name);
     expect(names).toEqual(expect.arrayContaining(['vote-ingest-0', 'vote-ingest-1', 'vote-ingest-2', 'vote-flagging', 'poll-lifecycle', 'analytics-rollup']));

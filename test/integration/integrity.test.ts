@@ -21,7 +21,13 @@ const viewTokenFor = async (pollId: number, ip: string, ua = 'integrity-test') =
 async function solve(challenge: { algorithm: string; challenge: string; salt: string; signature: string; maxnumber: number }) {
   const solution = await solveChallenge(challenge.challenge, challenge.salt, challenge.algorithm, challenge.maxnumber).promise;
   expect(solution).not.toBeNull();
-  const payload = { algorithm: challenge.algorithm, challenge: challenge.challenge, number: solution!.number, salt: challenge.salt, signature: challenge.signature };
+  const payload = {
+    algorithm: challenge.algorithm,
+    challenge: challenge.challenge,
+    number: solution!.number,
+    salt: challenge.salt,
+    signature: challenge.signature,
+  };
   return Buffer.from(JSON.stringify(payload)).toString('base64');
 }
 const freshSolution = async () => solve((await call(stack, 'GET', '/api/v1/captcha/challenge')).body);
@@ -114,11 +120,16 @@ describe('per-IP limit', () => {
     const other = await createPoll(stack);
     expect((await vote(other.poll_id, { options: [other.options[0].option_id] }, '192.0.2.77', 'browser-11')).status).toBe(202);
 
-    const capped = await startStack({ env: { TRUST_PROXY: 'loopback', CAPTCHA_MAX_NUMBER: '2000', VOTES_PER_IP_PER_POLL_PER_HOUR: '2', VOTES_PER_IP_PER_POLL_PER_HOUR_MAX: '4' } });
+    const capped = await startStack({
+      env: { TRUST_PROXY: 'loopback', CAPTCHA_MAX_NUMBER: '2000', VOTES_PER_IP_PER_POLL_PER_HOUR: '2', VOTES_PER_IP_PER_POLL_PER_HOUR_MAX: '4' },
+    });
     try {
       const p = await createPoll(capped);
       const at = (ua: string, extra: Record<string, unknown> = {}) =>
-        call(capped, 'POST', `/api/v1/polls/${p.poll_id}/votes`, { body: { options: [p.options[0].option_id], ...extra }, headers: { 'x-forwarded-for': '192.0.2.78', 'user-agent': ua } });
+        call(capped, 'POST', `/api/v1/polls/${p.poll_id}/votes`, {
+          body: { options: [p.options[0].option_id], ...extra },
+          headers: { 'x-forwarded-for': '192.0.2.78', 'user-agent': ua },
+        });
       const solveHere = async () => solve((await call(capped, 'GET', '/api/v1/captcha/challenge')).body);
       expect([(await at('a')).status, (await at('b')).status]).toEqual([202, 202]);
       // Refused for want of a CAPTCHA, again and again: none of these uses one of the address's points.
@@ -191,11 +202,20 @@ describe('too-fast voting', () => {
     await new Promise((r) => setTimeout(r, 1100));
     expect((await vote(poll.poll_id, { ...body, view_token: slow }, '192.0.2.34')).status).toBe(202);
 
-    await eventually(async () => {
-      const r = await results(poll.poll_id);
-      return r.total_votes === 1 && r.pending_review === 1;
-    }, 10_000, 'one fast (pending) and one slow (counted)');
-    const rows = await stack.db.selectFrom('votes').select(['status', 'flag_reasons', 'response_ms']).where('poll_id', '=', poll.poll_id).orderBy('response_ms').execute();
+    await eventually(
+      async () => {
+        const r = await results(poll.poll_id);
+        return r.total_votes === 1 && r.pending_review === 1;
+      },
+      10_000,
+      'one fast (pending) and one slow (counted)',
+    );
+    const rows = await stack.db
+      .selectFrom('votes')
+      .select(['status', 'flag_reasons', 'response_ms'])
+      .where('poll_id', '=', poll.poll_id)
+      .orderBy('response_ms')
+      .execute();
     expect(rows[0]).toMatchObject({ status: 'SUSPICIOUS', flag_reasons: ['TOO_FAST'] });
     expect(rows[0].response_ms).toBeLessThan(1000);
     expect(rows[1].status).toBe('VALID');
@@ -218,7 +238,9 @@ describe('human review', () => {
     expect((await call(stack, 'POST', `/api/v1/admin/votes/${ids[0]}/review`, { body: { decision: 'VALID' } })).status).toBe(401);
     expect((await call(stack, 'POST', `/api/v1/admin/votes/${ids[0]}/review`, { body: { decision: 'VALID' }, token: await tokenFor(5) })).status).toBe(403);
     expect((await call(stack, 'POST', `/api/v1/admin/votes/${ids[0]}/review`, { body: { decision: 'MAYBE' }, token: admin })).status).toBe(400);
-    expect((await call(stack, 'POST', `/api/v1/admin/votes/00000000-0000-0000-0000-000000000000/review`, { body: { decision: 'VALID' }, token: admin })).status).toBe(404);
+    expect(
+      (await call(stack, 'POST', `/api/v1/admin/votes/00000000-0000-0000-0000-000000000000/review`, { body: { decision: 'VALID' }, token: admin })).status,
+    ).toBe(404);
 
     const both = await Promise.all([
       call(stack, 'POST', `/api/v1/admin/votes/${ids[0]}/review`, { body: { decision: 'VALID', note: 'looks human' }, token: admin }),
@@ -229,10 +251,14 @@ describe('human review', () => {
     const rejected = await call(stack, 'POST', `/api/v1/admin/votes/${ids[1]}/review`, { body: { decision: 'REJECTED', note: 'bot' }, token: admin });
     expect(rejected.body).toMatchObject({ vote_id: ids[1], status: 'REJECTED', previous_status: 'SUSPICIOUS', decided_by: 1000, note: 'bot' });
 
-    await eventually(async () => {
-      const r = await results(poll.poll_id);
-      return r.total_votes === 1 && r.pending_review === 1;
-    }, 5000, 'one accepted, one rejected, one pending');
+    await eventually(
+      async () => {
+        const r = await results(poll.poll_id);
+        return r.total_votes === 1 && r.pending_review === 1;
+      },
+      5000,
+      'one accepted, one rejected, one pending',
+    );
     const c = await countersAndRecount(stack.db, poll.poll_id);
     expect(c.counters).toEqual(c.recount);
     expect(c.counters[option]).toBe(1);
@@ -259,7 +285,11 @@ describe('human review', () => {
       seen.push(...res.body.items.map((v: any) => v.vote_id));
       cursor = res.body.next_cursor;
     } while (cursor);
-    const { n } = (await stack.db.selectFrom('votes').select((eb) => eb.fn.countAll<number>().as('n')).where('status', '=', 'SUSPICIOUS').executeTakeFirstOrThrow());
+    const { n } = await stack.db
+      .selectFrom('votes')
+      .select((eb) => eb.fn.countAll<number>().as('n'))
+      .where('status', '=', 'SUSPICIOUS')
+      .executeTakeFirstOrThrow();
     expect(seen).toHaveLength(Number(n));
     expect(new Set(seen).size).toBe(seen.length);
     expect((await call(stack, 'GET', '/api/v1/admin/flagged-votes?cursor=garbage', { token: admin })).status).toBe(400);

@@ -13,9 +13,7 @@ import { startStack, type Stack } from '../helpers/stack.js';
 
 const METHODS = ['get', 'put', 'post', 'delete', 'options', 'head', 'patch', 'trace'];
 const doc = parse(readFileSync('openapi.yaml', 'utf8')) as { paths: Record<string, Record<string, unknown>> };
-const documented = new Set(
-  Object.entries(doc.paths).flatMap(([path, item]) => METHODS.filter((m) => item[m]).map((m) => `${m.toUpperCase()} ${path}`)),
-);
+const documented = new Set(Object.entries(doc.paths).flatMap(([path, item]) => METHODS.filter((m) => item[m]).map((m) => `${m.toUpperCase()} ${path}`)));
 
 interface Layer {
   rawPath?: unknown;
@@ -73,7 +71,15 @@ describe('openapi.yaml and the running API', () => {
     expect([...served].filter((r) => !documented.has(r)).sort(), 'routes missing from openapi.yaml').toEqual([]);
     expect([...documented].filter((r) => !served.has(r)).sort(), 'documented routes the API does not serve').toEqual([]);
     // Sanity: the list really came from the app, routers and optional mounts included.
-    for (const route of ['GET /healthz', 'POST /api/v1/polls', 'GET /api/v1/polls/{id}/votes.csv', 'POST /api/v1/admin/votes/{vote_id}/review', 'POST /api/v1/dev/token', 'GET /admin/queues', 'GET /polls/{id}']) {
+    for (const route of [
+      'GET /healthz',
+      'POST /api/v1/polls',
+      'GET /api/v1/polls/{id}/votes.csv',
+      'POST /api/v1/admin/votes/{vote_id}/review',
+      'POST /api/v1/dev/token',
+      'GET /admin/queues',
+      'GET /polls/{id}',
+    ]) {
       expect(served).toContain(route);
     }
   });

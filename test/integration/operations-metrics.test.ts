@@ -10,7 +10,9 @@ import { call, createPoll, eventually, startStack, type Stack } from '../helpers
 
 let stack: Stack;
 beforeAll(async () => {
-  stack = await startStack({ env: { TRUST_PROXY: 'loopback', CAPTCHA_MAX_NUMBER: '2000', VOTES_PER_IP_PER_POLL_PER_HOUR: '3', VOTES_PER_IP_PER_POLL_PER_HOUR_MAX: '3' } });
+  stack = await startStack({
+    env: { TRUST_PROXY: 'loopback', CAPTCHA_MAX_NUMBER: '2000', VOTES_PER_IP_PER_POLL_PER_HOUR: '3', VOTES_PER_IP_PER_POLL_PER_HOUR_MAX: '3' },
+  });
 });
 afterAll(async () => {
   await stack?.close();
@@ -21,7 +23,13 @@ const vote = (pollId: number, body: Record<string, unknown>, ip: string, ua = 'm
 
 async function solve(challenge: { algorithm: string; challenge: string; salt: string; signature: string; maxnumber: number }) {
   const solution = await solveChallenge(challenge.challenge, challenge.salt, challenge.algorithm, challenge.maxnumber).promise;
-  const payload = { algorithm: challenge.algorithm, challenge: challenge.challenge, number: solution!.number, salt: challenge.salt, signature: challenge.signature };
+  const payload = {
+    algorithm: challenge.algorithm,
+    challenge: challenge.challenge,
+    number: solution!.number,
+    salt: challenge.salt,
+    signature: challenge.signature,
+  };
   return Buffer.from(JSON.stringify(payload)).toString('base64');
 }
 
@@ -126,7 +134,11 @@ describe('workers /metrics', () => {
 
     const poll = await createPoll(stack);
     for (let i = 0; i < 20; i++) expect((await vote(poll.poll_id, { options: [poll.options[1].option_id] }, `198.18.0.${i + 1}`)).status).toBe(202);
-    await eventually(async () => (await scrape(workersUrl)).value('votes_committed_total') - before.value('votes_committed_total') >= 20, 15_000, 'votes committed');
+    await eventually(
+      async () => (await scrape(workersUrl)).value('votes_committed_total') - before.value('votes_committed_total') >= 20,
+      15_000,
+      'votes committed',
+    );
     const after = await scrape(workersUrl);
     const moved = (name: string, labels?: Record<string, string>) => after.value(name, labels) - before.value(name, labels);
     expect(moved('votes_committed_total')).toBe(20);
@@ -145,8 +157,18 @@ describe('workers /metrics', () => {
     const connection = createRedis(stack.config.REDIS_URL);
     const queue = openQueue(QUEUES.flagging, { connection, keys: redisKeys(stack.config.REDIS_NAMESPACE), logger: createLogger('silent', 'test') });
     try {
-      await queue.add('flag-prefix', { poll_id: 1, prefix: 'x', vote_ids: ['not-a-uuid'], reason: 'TEST' }, { attempts: 2, backoff: { type: 'fixed', delay: 10 } });
-      await eventually(async () => (await scrape(workersUrl)).value('queue_jobs_failed_total', { queue: 'vote-flagging' }) > before.value('queue_jobs_failed_total', { queue: 'vote-flagging' }), 15_000, 'a final failure');
+      await queue.add(
+        'flag-prefix',
+        { poll_id: 1, prefix: 'x', vote_ids: ['not-a-uuid'], reason: 'TEST' },
+        { attempts: 2, backoff: { type: 'fixed', delay: 10 } },
+      );
+      await eventually(
+        async () =>
+          (await scrape(workersUrl)).value('queue_jobs_failed_total', { queue: 'vote-flagging' }) >
+          before.value('queue_jobs_failed_total', { queue: 'vote-flagging' }),
+        15_000,
+        'a final failure',
+      );
       const after = await scrape(workersUrl);
       expect(after.value('queue_job_retries_total', { queue: 'vote-flagging' }) - before.value('queue_job_retries_total', { queue: 'vote-flagging' })).toBe(1);
       expect(after.value('queue_jobs_failed_total', { queue: 'vote-flagging' }) - before.value('queue_jobs_failed_total', { queue: 'vote-flagging' })).toBe(1);

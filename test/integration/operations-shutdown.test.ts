@@ -111,7 +111,11 @@ it('a SIGTERM in the middle of a load run loses no 202-accepted vote, and stores
   try {
     await eventually(async () => (await fetch(`${url}/healthz`).catch(() => null))?.status === 200, 20_000, 'API child up again');
     const storedIds = () => stack.db.selectFrom('votes').select(['vote_id', 'status']).where('poll_id', '=', poll.poll_id).execute();
-    await eventually(async () => (await storedIds()).length >= accepted.length && (await voteQueuesIdle(stack)), 30_000, 'every accepted vote committed and the vote queues empty');
+    await eventually(
+      async () => (await storedIds()).length >= accepted.length && (await voteQueuesIdle(stack)),
+      30_000,
+      'every accepted vote committed and the vote queues empty',
+    );
 
     const stored = await storedIds();
     // Exactly the accepted votes, each once: none lost, none unaccepted slipped in.

@@ -19,11 +19,23 @@ const pollBody = (imageUrl: string) => ({
 describe('option images with OPTION_IMAGE_HOSTS set', () => {
   it('refuse an image from another host, on create and on edit, and store nothing', async () => {
     const auth = { authorization: `Bearer ${await tokenFor(1)}` };
-    const before = (await stack.db.selectFrom('polls').select((eb) => eb.fn.countAll<string>().as('n')).executeTakeFirstOrThrow()).n;
+    const before = (
+      await stack.db
+        .selectFrom('polls')
+        .select((eb) => eb.fn.countAll<string>().as('n'))
+        .executeTakeFirstOrThrow()
+    ).n;
     const refused = await call(stack, 'POST', '/api/v1/polls', { body: pollBody('https://tracker.example.org/pixel.png'), headers: auth });
     expect(refused.status).toBe(400);
     expect(refused.body.error).toMatchObject({ code: 'VALIDATION_ERROR', field: 'options.1.image_url' });
-    expect((await stack.db.selectFrom('polls').select((eb) => eb.fn.countAll<string>().as('n')).executeTakeFirstOrThrow()).n).toBe(before);
+    expect(
+      (
+        await stack.db
+          .selectFrom('polls')
+          .select((eb) => eb.fn.countAll<string>().as('n'))
+          .executeTakeFirstOrThrow()
+      ).n,
+    ).toBe(before);
 
     const allowed = await call(stack, 'POST', '/api/v1/polls', { body: { ...pollBody('https://images.example.com/b.png'), status: 'DRAFT' }, headers: auth });
     expect(allowed.status).toBe(201);

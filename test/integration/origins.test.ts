@@ -35,7 +35,10 @@ const vote = (s: Stack, poll: { poll_id: number; options: Array<{ option_id: num
     headers: origin ? { origin } : {},
   });
 const preflight = (s: Stack, path: string, origin: string) =>
-  fetch(`${s.url}${path}`, { method: 'OPTIONS', headers: { origin, 'access-control-request-method': 'POST', 'access-control-request-headers': 'content-type, authorization' } });
+  fetch(`${s.url}${path}`, {
+    method: 'OPTIONS',
+    headers: { origin, 'access-control-request-method': 'POST', 'access-control-request-headers': 'content-type, authorization' },
+  });
 const code = (res: { status: number; body: any }) => `${res.status} ${res.body?.error?.code ?? ''}`.trim();
 
 describe('by default (CORS_ORIGINS unset)', () => {
@@ -57,7 +60,9 @@ describe('by default (CORS_ORIGINS unset)', () => {
       ['GET', '/api/v1/admin/flagged-votes', await tokenFor(9, { role: 'admin' })],
       ['GET', '/api/v1/nowhere'],
     ] as Array<[string, string, string?]>) {
-      expect(code(await call(stack, method, path, { headers, token, body: method === 'POST' ? {} : undefined })), `${method} ${path}`).toBe('403 ORIGIN_NOT_ALLOWED');
+      expect(code(await call(stack, method, path, { headers, token, body: method === 'POST' ? {} : undefined })), `${method} ${path}`).toBe(
+        '403 ORIGIN_NOT_ALLOWED',
+      );
     }
     const pre = await preflight(stack, `/api/v1/polls/${poll.poll_id}/votes`, EVIL);
     expect(pre.status).toBe(403);
@@ -67,7 +72,7 @@ describe('by default (CORS_ORIGINS unset)', () => {
     expect((await vote(stack, poll, 'null')).status).toBe(403);
   });
 
-  it('serves the service\'s own pages (same host as the API), echoing the origin, never *', async () => {
+  it("serves the service's own pages (same host as the API), echoing the origin, never *", async () => {
     const poll = await createPoll(stack, { settings: { captcha: 'off' } }, creator);
     const own = new URL(stack.url).origin;
     const res = await vote(stack, poll, own);
@@ -84,7 +89,7 @@ describe('by default (CORS_ORIGINS unset)', () => {
     expect((await vote(stack, poll)).status).toBe(202);
   });
 
-  it('lets a poll\'s embed origins vote and read that poll, and only that one', async () => {
+  it("lets a poll's embed origins vote and read that poll, and only that one", async () => {
     const embedded = await createPoll(stack, { settings: { captcha: 'off', embed_origins: ['HTTPS://News.Example:443', NEWS] } }, creator);
     expect(embedded.settings.embed_origins).toEqual([NEWS]);
     const other = await createPoll(stack, { settings: { captcha: 'off' } }, creator);
@@ -106,7 +111,10 @@ describe('by default (CORS_ORIGINS unset)', () => {
 
   it('checks and normalises settings.embed_origins', async () => {
     const create = (embed_origins: unknown) =>
-      call(stack, 'POST', '/api/v1/polls', { token: creator, body: { question: 'Q?', poll_type: 'SINGLE_CHOICE', options: [{ text: 'a' }, { text: 'b' }], settings: { embed_origins } } });
+      call(stack, 'POST', '/api/v1/polls', {
+        token: creator,
+        body: { question: 'Q?', poll_type: 'SINGLE_CHOICE', options: [{ text: 'a' }, { text: 'b' }], settings: { embed_origins } },
+      });
     for (const bad of [['https://news.example/embed'], ['null'], ['javascript:alert(1)'], ['news.example'], 'https://news.example', [7]]) {
       const res = await create(bad);
       expect(code(res), JSON.stringify(bad)).toBe('400 VALIDATION_ERROR');
@@ -145,7 +153,7 @@ describe('with CORS_ORIGINS and a trusted proxy', () => {
     expect(code(await vote(listed, poll, 'http://other.example'))).toBe('403 ORIGIN_NOT_ALLOWED');
   });
 
-  it('takes the host the browser used from a trusted proxy\'s X-Forwarded-Host', async () => {
+  it("takes the host the browser used from a trusted proxy's X-Forwarded-Host", async () => {
     const poll = await createPoll(listed, { settings: { captcha: 'off' } }, creator);
     const res = await call(listed, 'POST', `/api/v1/polls/${poll.poll_id}/votes`, {
       body: { options: [poll.options[0].option_id], fingerprint: 'proxied' },
@@ -162,7 +170,7 @@ describe('the realtime gateway', () => {
     return (end as { code?: unknown; status?: number }).status ?? (end as { code?: unknown }).code;
   };
 
-  it('follows the same rule: its own host name (the pages on the API\'s port), CORS_ORIGINS, the poll\'s embed origins', async () => {
+  it("follows the same rule: its own host name (the pages on the API's port), CORS_ORIGINS, the poll's embed origins", async () => {
     const embedded = await createPoll(stack, { settings: { embed_origins: [NEWS] } }, creator);
     const other = await createPoll(stack, {}, creator);
     const pages = new URL(stack.url).origin;

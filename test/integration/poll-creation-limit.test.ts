@@ -10,7 +10,15 @@ afterAll(async () => {
 });
 
 const body = { question: 'Lunch?', poll_type: 'SINGLE_CHOICE', status: 'DRAFT', options: [{ text: 'pizza' }, { text: 'soup' }] };
-const pollCount = async () => Number((await stack.db.selectFrom('polls').select((eb) => eb.fn.countAll<string>().as('n')).executeTakeFirstOrThrow()).n);
+const pollCount = async () =>
+  Number(
+    (
+      await stack.db
+        .selectFrom('polls')
+        .select((eb) => eb.fn.countAll<string>().as('n'))
+        .executeTakeFirstOrThrow()
+    ).n,
+  );
 
 describe('POLLS_PER_USER_PER_HOUR', () => {
   it('answers 429 with Retry-After past the limit, creates nothing more, and counts each user apart', async () => {
@@ -29,7 +37,8 @@ describe('POLLS_PER_USER_PER_HOUR', () => {
 
   it('spends nothing on a refused body', async () => {
     const carol = { authorization: `Bearer ${await tokenFor(33)}` };
-    for (let i = 0; i < 5; i++) expect((await call(stack, 'POST', '/api/v1/polls', { body: { ...body, options: [{ text: 'only one' }] }, headers: carol })).status).toBe(400);
+    for (let i = 0; i < 5; i++)
+      expect((await call(stack, 'POST', '/api/v1/polls', { body: { ...body, options: [{ text: 'only one' }] }, headers: carol })).status).toBe(400);
     for (let i = 0; i < 3; i++) expect((await call(stack, 'POST', '/api/v1/polls', { body, headers: carol })).status).toBe(201);
   });
 });

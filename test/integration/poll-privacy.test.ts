@@ -32,7 +32,11 @@ async function probe(pollId: number, optionId: number, token?: string, key?: str
     const res = await call(stack, 'GET', `/api/v1/polls/${pollId}${path}${q}`, { token });
     return `${res.status} ${res.body?.error?.code ?? ''}`.trim();
   };
-  const voted = await call(stack, 'POST', `/api/v1/polls/${pollId}/votes${q}`, { token, body: { options: [optionId] }, headers: { 'user-agent': `probe-${Math.random()}` } });
+  const voted = await call(stack, 'POST', `/api/v1/polls/${pollId}/votes${q}`, {
+    token,
+    body: { options: [optionId] },
+    headers: { 'user-agent': `probe-${Math.random()}` },
+  });
   const w = watch(gateway, { poll_id: pollId, ...(token ? { token } : {}), ...(key ? { key } : {}) });
   const ended = await Promise.race([w.ended, w.waitFor(() => true, 5000).then(() => ({ code: 'snapshot' }))]);
   w.close();
@@ -51,7 +55,14 @@ describe('a DRAFT poll', () => {
     const draft = await createPoll(stack, { status: 'DRAFT' }, creator);
     const option = draft.options[0].option_id;
     const absent = await probe(UNUSED_ID, option, stranger);
-    expect(absent).toEqual({ poll: '404 POLL_NOT_FOUND', results: '404 POLL_NOT_FOUND', analytics: '404 POLL_NOT_FOUND', csv: '404 POLL_NOT_FOUND', vote: '404 POLL_NOT_FOUND', watch: 4404 });
+    expect(absent).toEqual({
+      poll: '404 POLL_NOT_FOUND',
+      results: '404 POLL_NOT_FOUND',
+      analytics: '404 POLL_NOT_FOUND',
+      csv: '404 POLL_NOT_FOUND',
+      vote: '404 POLL_NOT_FOUND',
+      watch: 4404,
+    });
     expect(await probe(draft.poll_id, option, stranger)).toEqual(absent);
     expect(await probe(draft.poll_id, option, member)).toEqual(absent);
     const anonymous = await probe(draft.poll_id, option);
@@ -67,11 +78,32 @@ describe('a DRAFT poll', () => {
   it('is there for its creator (a vote on it is POLL_NOT_ACTIVE) and for admins', async () => {
     const draft = await createPoll(stack, { status: 'DRAFT' }, creator);
     const option = draft.options[0].option_id;
-    expect(await probe(draft.poll_id, option, creator)).toEqual({ poll: '200', results: '200', analytics: '200', csv: '200', vote: '409 POLL_NOT_ACTIVE', watch: 'snapshot' });
-    expect(await probe(draft.poll_id, option, admin)).toEqual({ poll: '200', results: '200', analytics: '200', csv: '200', vote: '409 POLL_NOT_ACTIVE', watch: 'snapshot' });
+    expect(await probe(draft.poll_id, option, creator)).toEqual({
+      poll: '200',
+      results: '200',
+      analytics: '200',
+      csv: '200',
+      vote: '409 POLL_NOT_ACTIVE',
+      watch: 'snapshot',
+    });
+    expect(await probe(draft.poll_id, option, admin)).toEqual({
+      poll: '200',
+      results: '200',
+      analytics: '200',
+      csv: '200',
+      vote: '409 POLL_NOT_ACTIVE',
+      watch: 'snapshot',
+    });
     // Once published it is anyone's.
     expect((await call(stack, 'POST', `/api/v1/polls/${draft.poll_id}/publish`, { token: creator })).status).toBe(200);
-    expect(await probe(draft.poll_id, option, stranger)).toEqual({ poll: '200', results: '200', analytics: '403 FORBIDDEN', csv: '403 FORBIDDEN', vote: '202', watch: 'snapshot' });
+    expect(await probe(draft.poll_id, option, stranger)).toEqual({
+      poll: '200',
+      results: '200',
+      analytics: '403 FORBIDDEN',
+      csv: '403 FORBIDDEN',
+      vote: '202',
+      watch: 'snapshot',
+    });
   });
 
   it('is never listed for others', async () => {
@@ -94,6 +126,13 @@ describe('a PRIVATE poll without its key', () => {
     expect(await probe(poll.poll_id, option, stranger, 'wrong-key')).toEqual(absent);
     expect(await probe(poll.poll_id, option)).toEqual(await probe(UNUSED_ID, option));
     // With the key it is readable, votable and watchable; analytics stay the creator's.
-    expect(await probe(poll.poll_id, option, stranger, poll.access_key)).toEqual({ poll: '200', results: '200', analytics: '403 FORBIDDEN', csv: '403 FORBIDDEN', vote: '202', watch: 'snapshot' });
+    expect(await probe(poll.poll_id, option, stranger, poll.access_key)).toEqual({
+      poll: '200',
+      results: '200',
+      analytics: '403 FORBIDDEN',
+      csv: '403 FORBIDDEN',
+      vote: '202',
+      watch: 'snapshot',
+    });
   });
 });

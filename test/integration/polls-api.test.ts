@@ -52,17 +52,31 @@ describe('create', () => {
     expectError(await call(stack, 'POST', '/api/v1/polls', { raw: '{"question":', token: owner }), 400, 'VALIDATION_ERROR');
     const notJson = { raw: JSON.stringify(valid), token: owner, headers: { 'content-type': 'text/plain' } };
     expectError(await call(stack, 'POST', '/api/v1/polls', notJson), 400, 'VALIDATION_ERROR');
-    expectError(await call(stack, 'POST', '/api/v1/polls', { raw: JSON.stringify({ ...valid, question: 'x'.repeat(70_000) }), token: owner }), 413, 'PAYLOAD_TOO_LARGE');
+    expectError(
+      await call(stack, 'POST', '/api/v1/polls', { raw: JSON.stringify({ ...valid, question: 'x'.repeat(70_000) }), token: owner }),
+      413,
+      'PAYLOAD_TOO_LARGE',
+    );
   });
   it('returns the Poll with defaults', async () => {
     const res = await call(stack, 'POST', '/api/v1/polls', { body: valid, token: owner });
     expect(res.status).toBe(201);
     expect(res.body).toMatchObject({
-      creator_id: 1, question: 'Q?', poll_type: 'SINGLE_CHOICE', status: 'DRAFT', is_anonymous: false,
-      allow_change_vote: false, visibility: 'PUBLIC', start_time: null, end_time: null,
+      creator_id: 1,
+      question: 'Q?',
+      poll_type: 'SINGLE_CHOICE',
+      status: 'DRAFT',
+      is_anonymous: false,
+      allow_change_vote: false,
+      visibility: 'PUBLIC',
+      start_time: null,
+      end_time: null,
       settings: { max_choices: 1, require_authentication: false, show_results_before_close: true, rating_min: 1, rating_max: 5, captcha: 'flagged' },
     });
-    expect(res.body.options.map((o: any) => [o.text, o.display_order])).toEqual([['a', 0], ['b', 1]]);
+    expect(res.body.options.map((o: any) => [o.text, o.display_order])).toEqual([
+      ['a', 0],
+      ['b', 1],
+    ]);
     expect(res.body.access_key).toBeUndefined();
   });
 });
@@ -144,10 +158,17 @@ describe('edit, publish, close', () => {
     expect(setting.body.error.field).toBe('settings.max_choices');
     // A body that is not JSON is refused, not read as "no changes".
     const end = new Date(Date.now() + 3_600_000).toISOString();
-    const plain = await call(stack, 'PATCH', `/api/v1/polls/${poll.poll_id}`, { token: owner, raw: JSON.stringify({ end_time: end }), headers: { 'content-type': 'text/plain' } });
+    const plain = await call(stack, 'PATCH', `/api/v1/polls/${poll.poll_id}`, {
+      token: owner,
+      raw: JSON.stringify({ end_time: end }),
+      headers: { 'content-type': 'text/plain' },
+    });
     expectError(plain, 400, 'VALIDATION_ERROR');
     expect((await call(stack, 'GET', `/api/v1/polls/${poll.poll_id}`)).body.end_time).toBeNull();
-    const res = await call(stack, 'PATCH', `/api/v1/polls/${poll.poll_id}`, { token: owner, body: { end_time: end, settings: { show_results_before_close: false } } });
+    const res = await call(stack, 'PATCH', `/api/v1/polls/${poll.poll_id}`, {
+      token: owner,
+      body: { end_time: end, settings: { show_results_before_close: false } },
+    });
     expect(res.status).toBe(200);
     expect(res.body.end_time).toBe(end);
     expect(res.body.settings.show_results_before_close).toBe(false);
@@ -162,10 +183,13 @@ describe('edit, publish, close', () => {
     expect((await call(stack, 'POST', `/api/v1/polls/${poll.poll_id}/close`, { token: owner })).status).toBe(200);
     expectError(await call(stack, 'PATCH', `/api/v1/polls/${poll.poll_id}`, { token: owner, body: { end_time: null } }), 409, 'POLL_NOT_ACTIVE');
   });
-  it('edit and publish are the creator\'s alone, admins included', async () => {
+  it("edit and publish are the creator's alone, admins included", async () => {
     const poll = await createPoll(stack, { status: 'DRAFT' });
     // A stranger does not even see the draft; an admin sees it but may not change it.
-    for (const [token, status, code] of [[stranger, 404, 'POLL_NOT_FOUND'], [admin, 403, 'FORBIDDEN']] as const) {
+    for (const [token, status, code] of [
+      [stranger, 404, 'POLL_NOT_FOUND'],
+      [admin, 403, 'FORBIDDEN'],
+    ] as const) {
       expectError(await call(stack, 'PATCH', `/api/v1/polls/${poll.poll_id}`, { token, body: { question: 'Mine now?' } }), status, code);
       expectError(await call(stack, 'POST', `/api/v1/polls/${poll.poll_id}/publish`, { token }), status, code);
     }
@@ -182,8 +206,16 @@ describe('edit, publish, close', () => {
     await eventually(async () => (await call(stack, 'GET', `/api/v1/polls/${poll.poll_id}`)).body.status === 'CLOSED', 10_000, 'closed at its end time');
   });
   it('a close job that finds no active poll retries while the poll may still be committing, then lets go', async () => {
-    const close = createPollLifecycleProcessor({ db: stack.db, redis: null as never, keys: null as never, lifecycle: null as never, pendingTtlMs: 0, voteQueues: [] });
-    const job = (ageMs: number) => ({ data: { poll_id: 2_000_000_000, end_time: new Date().toISOString() }, timestamp: Date.now() - ageMs, name: 'close-at-end' }) as Job<LifecycleJob>;
+    const close = createPollLifecycleProcessor({
+      db: stack.db,
+      redis: null as never,
+      keys: null as never,
+      lifecycle: null as never,
+      pendingTtlMs: 0,
+      voteQueues: [],
+    });
+    const job = (ageMs: number) =>
+      ({ data: { poll_id: 2_000_000_000, end_time: new Date().toISOString() }, timestamp: Date.now() - ageMs, name: 'close-at-end' }) as Job<LifecycleJob>;
     await expect(close(job(0))).rejects.toThrow(/not active yet/);
     await expect(close(job(120_000))).resolves.toEqual({ closed: false });
   });

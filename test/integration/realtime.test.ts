@@ -25,8 +25,7 @@ afterAll(async () => {
   redis.disconnect();
 });
 
-const publicPoll = (overrides: Record<string, unknown> = {}) =>
-  createPoll(stack, { settings: { captcha: 'off' }, ...overrides });
+const publicPoll = (overrides: Record<string, unknown> = {}) => createPoll(stack, { settings: { captcha: 'off' }, ...overrides });
 
 let voter = 0;
 /** One anonymous vote from a fresh voter (the fingerprint makes each one distinct). */
@@ -182,7 +181,10 @@ describe('after a lost subscriber', () => {
     expect(id).toBeDefined();
     // Killed, then the results hidden before it is back: the notice of the change is lost.
     await redis.client('KILL', 'ID', id!);
-    const hidden = await call(stack, 'PATCH', `/api/v1/polls/${poll.poll_id}`, { token: await tokenFor(1), body: { settings: { show_results_before_close: false } } });
+    const hidden = await call(stack, 'PATCH', `/api/v1/polls/${poll.poll_id}`, {
+      token: await tokenFor(1),
+      body: { settings: { show_results_before_close: false } },
+    });
     expect(hidden.status).toBe(200);
     const ended = await Promise.race([w.ended, new Promise((r) => setTimeout(r, 10_000, 'still open after 10 s'))]);
     expect(ended).toMatchObject({ code: 4403 });

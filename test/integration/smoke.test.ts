@@ -24,13 +24,17 @@ it('accepts a vote and counts it', async () => {
   expect(c.counters).toEqual(c.recount);
 });
 
-it('makes the voter\'s claim last once the vote is queued (a pending claim would lapse in seconds)', async () => {
+it("makes the voter's claim last once the vote is queued (a pending claim would lapse in seconds)", async () => {
   const poll = await createPoll(stack);
   const headers = { 'user-agent': 'claim-test' };
   expect((await call(stack, 'POST', `/api/v1/polls/${poll.poll_id}/votes`, { body: { options: [poll.options[1].option_id] }, headers })).status).toBe(202);
   const redis = createRedis(stack.config.REDIS_URL);
   try {
-    const key = redisKeys(stack.config.REDIS_NAMESPACE).voter(partitionTags(poll.poll_id, 1)[0], poll.poll_id, anonymousVoterKey(poll.poll_id, '127.0.0.1', 'claim-test'));
+    const key = redisKeys(stack.config.REDIS_NAMESPACE).voter(
+      partitionTags(poll.poll_id, 1)[0],
+      poll.poll_id,
+      anonymousVoterKey(poll.poll_id, '127.0.0.1', 'claim-test'),
+    );
     await eventually(async () => (await redis.pttl(key)) > 30 * 86_400_000, 5_000, 'claim confirmed');
   } finally {
     redis.disconnect();

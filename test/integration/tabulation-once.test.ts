@@ -29,7 +29,11 @@ const OPTIONS = 20;
 
 describe('ranked results', () => {
   it('are tabulated once per seq, however many read or watch them', async () => {
-    const poll = await createPoll(stack, { poll_type: 'RANKED', options: Array.from({ length: OPTIONS }, (_, i) => ({ text: `o${i}` })), settings: { captcha: 'off' } });
+    const poll = await createPoll(stack, {
+      poll_type: 'RANKED',
+      options: Array.from({ length: OPTIONS }, (_, i) => ({ text: `o${i}` })),
+      settings: { captcha: 'off' },
+    });
     const ids = poll.options.map((o) => o.option_id);
     const events: TabulationEvent[] = [];
     const stop = tabulator.observe((e) => e.pollId === poll.poll_id && events.push(e));
@@ -76,7 +80,10 @@ describe('ranked results', () => {
 
       const perSeq = new Map<number, number>();
       for (const e of events) perSeq.set(e.seq, (perSeq.get(e.seq) ?? 0) + 1);
-      expect([...perSeq.values()].every((count) => count === 1), `tabulations per seq: ${JSON.stringify([...perSeq])}`).toBe(true);
+      expect(
+        [...perSeq.values()].every((count) => count === 1),
+        `tabulations per seq: ${JSON.stringify([...perSeq])}`,
+      ).toBe(true);
     } finally {
       stop();
     }

@@ -164,24 +164,27 @@ it('publishes the current winner and rating order in the live messages', async (
 /** Counted ballot groups and rating buckets recounted from the raw VALID votes, next to the stored aggregates. */
 /** Stored aggregates and a recount from the raw votes, read in one snapshot (a batch may commit meanwhile). */
 async function aggregatesAndRecount(rankedPoll: number, ratingPoll: number) {
-  return stack.db.transaction().setIsolationLevel('repeatable read').execute(async (db) => {
-    const { rows: rankedStored } = await sql<{ ranking: string; n: number }>`
+  return stack.db
+    .transaction()
+    .setIsolationLevel('repeatable read')
+    .execute(async (db) => {
+      const { rows: rankedStored } = await sql<{ ranking: string; n: number }>`
       SELECT array_to_string(ranking, ',') AS ranking, ballot_count::int AS n FROM ranked_ballot_counts
       WHERE poll_id = ${rankedPoll} AND ballot_count > 0`.execute(db);
-    const { rows: rankedRaw } = await sql<{ ranking: string; n: number }>`
+      const { rows: rankedRaw } = await sql<{ ranking: string; n: number }>`
       SELECT (SELECT string_agg(e, ',' ORDER BY i) FROM jsonb_array_elements_text(rank_order) WITH ORDINALITY AS x(e, i)) AS ranking,
              count(*)::int AS n
       FROM votes WHERE poll_id = ${rankedPoll} AND status = 'VALID' GROUP BY rank_order`.execute(db);
-    const { rows: ratingStored } = await sql<{ option_id: number; rating: number; n: number }>`
+      const { rows: ratingStored } = await sql<{ option_id: number; rating: number; n: number }>`
       SELECT option_id, rating, rating_count::int AS n FROM rating_counts
       WHERE poll_id = ${ratingPoll} AND rating_count > 0 ORDER BY 1, 2`.execute(db);
-    const { rows: ratingRaw } = await sql<{ option_id: number; rating: number; n: number }>`
+      const { rows: ratingRaw } = await sql<{ option_id: number; rating: number; n: number }>`
       SELECT r.key::bigint AS option_id, r.value::int AS rating, count(*)::int AS n
       FROM votes v, jsonb_each_text(v.ratings) AS r
       WHERE v.poll_id = ${ratingPoll} AND v.status = 'VALID' GROUP BY 1, 2 ORDER BY 1, 2`.execute(db);
-    const byRanking = (a: { ranking: string }, b: { ranking: string }) => (a.ranking < b.ranking ? -1 : 1);
-    return { rankedStored: rankedStored.sort(byRanking), rankedRaw: rankedRaw.sort(byRanking), ratingStored, ratingRaw };
-  });
+      const byRanking = (a: { ranking: string }, b: { ranking: string }) => (a.ranking < b.ranking ? -1 : 1);
+      return { rankedStored: rankedStored.sort(byRanking), rankedRaw: rankedRaw.sort(byRanking), ratingStored, ratingRaw };
+    });
 }
 
 it('keeps the ranked and rating aggregates equal to a recount from the raw votes, through any votes and changes', async () => {
@@ -259,7 +262,11 @@ it('keeps the ranked and rating aggregates equal to a recount from the raw votes
       const counters = await countersAndRecount(stack.db, ranked.poll_id);
       expect(counters.counters).toEqual(counters.recount);
 
-      const { tiebreak_seed: seed } = await stack.db.selectFrom('polls').select('tiebreak_seed').where('poll_id', '=', ranked.poll_id).executeTakeFirstOrThrow();
+      const { tiebreak_seed: seed } = await stack.db
+        .selectFrom('polls')
+        .select('tiebreak_seed')
+        .where('poll_id', '=', ranked.poll_id)
+        .executeTakeFirstOrThrow();
       const ballots = agg.rankedRaw.map((g) => ({ ranking: g.ranking.split(',').map(Number), count: g.n }));
       const { seed_hash: _, ...irv } = (await resultsWhen(ranked.poll_id, (b) => b.total_votes === latest.ranked.size)).ranked;
       expect(irv).toEqual(tabulateRanked({ optionIds: rankedIds, ballots, seed }));

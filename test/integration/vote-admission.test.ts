@@ -21,7 +21,7 @@ const vote = (pollId: number, body: Record<string, unknown>, ip: string, ua = UA
 const viewToken = async (pollId: number, ip: string, ua = UA) =>
   (await call(stack, 'GET', `/api/v1/polls/${pollId}`, { headers: { 'x-forwarded-for': ip, 'user-agent': ua } })).body.view_token as string;
 const storedView = async (pollId: number) =>
-  (await stack.db.selectFrom('votes').select(['view_token', 'response_ms', 'status']).where('poll_id', '=', pollId).orderBy('accepted_at').execute());
+  await stack.db.selectFrom('votes').select(['view_token', 'response_ms', 'status']).where('poll_id', '=', pollId).orderBy('accepted_at').execute();
 
 describe('a voter whose request died mid-way', () => {
   it('gets 409 VOTE_PENDING with Retry-After while the claim is unconfirmed, then votes once it lapses', async () => {
@@ -60,7 +60,11 @@ describe('view tokens', () => {
     await new Promise((r) => setTimeout(r, 2100));
     expect((await vote(poll.poll_id, { options: [a], view_token: stale }, '192.0.2.53')).status).toBe(202);
     expect((await vote(poll.poll_id, { options: [a] }, '192.0.2.54')).status).toBe(202);
-    await eventually(async () => (await storedView(poll.poll_id)).length === 4 && (await storedView(poll.poll_id))[0].view_token === 'reused', 10_000, 'all stored');
+    await eventually(
+      async () => (await storedView(poll.poll_id)).length === 4 && (await storedView(poll.poll_id))[0].view_token === 'reused',
+      10_000,
+      'all stored',
+    );
     const rows = await storedView(poll.poll_id);
     expect(rows.map((r) => r.view_token)).toEqual(['reused', 'foreign', 'expired', 'missing']);
     // The change keeps the time measured by the first vote; the others had no valid token to date them.

@@ -80,10 +80,19 @@ describe('bad input', () => {
     const db = stack.db;
     return {
       votes: await db.selectFrom('votes').selectAll().where('poll_id', '=', pollId).orderBy('vote_id').execute(),
-      allVotes: (await db.selectFrom('votes').select((eb) => eb.fn.countAll<string>().as('n')).executeTakeFirstOrThrow()).n,
+      allVotes: (
+        await db
+          .selectFrom('votes')
+          .select((eb) => eb.fn.countAll<string>().as('n'))
+          .executeTakeFirstOrThrow()
+      ).n,
       results: await db.selectFrom('vote_results').selectAll().where('poll_id', '=', pollId).orderBy(['shard', 'option_id']).execute(),
       tallies: await db.selectFrom('poll_tallies').selectAll().where('poll_id', '=', pollId).orderBy('shard').execute(),
-      poll: await db.selectFrom('polls').select(['status', 'updated_at', 'closed_at', 'results_final_at']).where('poll_id', '=', pollId).executeTakeFirstOrThrow(),
+      poll: await db
+        .selectFrom('polls')
+        .select(['status', 'updated_at', 'closed_at', 'results_final_at'])
+        .where('poll_id', '=', pollId)
+        .executeTakeFirstOrThrow(),
       api: (await call(stack, 'GET', `/api/v1/polls/${pollId}/results`)).body,
     };
   }

@@ -62,7 +62,7 @@ describe('exactly once', () => {
           return { ratings: { [ids[i % 3]]: 1 + (i % 5) } };
       }
     };
-    let accepted = new Map<number, number>();
+    const accepted = new Map<number, number>();
     const N = 2400;
     for (let start = 0; start < N; start += 200) {
       const batch = await Promise.all(
@@ -116,9 +116,25 @@ describe('changeable votes', () => {
     const publisher = createRedis(stack.config.REDIS_URL);
     const process = createVoteCommitter({ db: stack.db, publisher, keys: redisKeys(stack.config.REDIS_NAMESPACE), maxVotesPerCommit: 5000 });
     const base: QueuedVote = {
-      vote_id: randomUUID(), poll_id: poll.poll_id, voter_key: 'u:99', voter_id: 99, voter_fingerprint: null, seq: 1,
-      allow_change: true, selected: [ids[0], ids[1]], counted: [ids[0]], ranking: [ids[0], ids[1]], ratings: null,
-      ip: '10.0.0.1', user_agent: 'x', status: 'VALID', reasons: [], response_ms: null, accepted_at: Date.now(), shard: 0, view_token: 'missing',
+      vote_id: randomUUID(),
+      poll_id: poll.poll_id,
+      voter_key: 'u:99',
+      voter_id: 99,
+      voter_fingerprint: null,
+      seq: 1,
+      allow_change: true,
+      selected: [ids[0], ids[1]],
+      counted: [ids[0]],
+      ranking: [ids[0], ids[1]],
+      ratings: null,
+      ip: '10.0.0.1',
+      user_agent: 'x',
+      status: 'VALID',
+      reasons: [],
+      response_ms: null,
+      accepted_at: Date.now(),
+      shard: 0,
+      view_token: 'missing',
     };
     const change: QueuedVote = { ...base, seq: 2, selected: [ids[2]], counted: [ids[2]], ranking: [ids[2]] };
     const job = (votes: QueuedVote[]) => ({ data: { votes } }) as Job<VoteBatchJob>;
@@ -139,7 +155,9 @@ describe('changeable votes', () => {
     for (const allowChange of [false, true]) {
       const poll = await createPoll(stack, { allow_change_vote: allowChange });
       const [a, b] = poll.options.map((o) => o.option_id);
-      await sql`UPDATE polls SET published_at = now() - interval '100 days', created_at = now() - interval '100 days' WHERE poll_id = ${poll.poll_id}`.execute(stack.db);
+      await sql`UPDATE polls SET published_at = now() - interval '100 days', created_at = now() - interval '100 days' WHERE poll_id = ${poll.poll_id}`.execute(
+        stack.db,
+      );
       const token = await tokenFor(7001);
       const cast = (option: number) => call(stack, 'POST', `/api/v1/polls/${poll.poll_id}/votes`, { body: { options: [option] }, token });
       expect((await cast(a)).status).toBe(202);
@@ -168,10 +186,25 @@ describe('changeable votes', () => {
     const publisher = createRedis(stack.config.REDIS_URL);
     const process = createVoteCommitter({ db: stack.db, publisher, keys: redisKeys(stack.config.REDIS_NAMESPACE), maxVotesPerCommit: 5000 });
     const votes: QueuedVote[] = Array.from({ length: 9 }, (_, i) => ({
-      vote_id: randomUUID(), poll_id: poll.poll_id, voter_key: `f:bisect${i}`, voter_id: null, voter_fingerprint: `bisect${i}`, seq: 1,
-      allow_change: false, selected: [option], counted: [option], ranking: null, ratings: null,
-      ip: i === 6 ? 'not-an-address' : `10.9.0.${i}`, user_agent: 'x', status: 'VALID', reasons: [], response_ms: null, accepted_at: Date.now(),
-      shard: 0, view_token: 'missing',
+      vote_id: randomUUID(),
+      poll_id: poll.poll_id,
+      voter_key: `f:bisect${i}`,
+      voter_id: null,
+      voter_fingerprint: `bisect${i}`,
+      seq: 1,
+      allow_change: false,
+      selected: [option],
+      counted: [option],
+      ranking: null,
+      ratings: null,
+      ip: i === 6 ? 'not-an-address' : `10.9.0.${i}`,
+      user_agent: 'x',
+      status: 'VALID',
+      reasons: [],
+      response_ms: null,
+      accepted_at: Date.now(),
+      shard: 0,
+      view_token: 'missing',
     }));
     const job = { data: { votes } } as Job<VoteBatchJob>;
     const failure = await process(job).catch((e: unknown) => e);

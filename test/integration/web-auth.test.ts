@@ -61,7 +61,15 @@ beforeAll(async () => {
     },
   });
   provider = new Provider(issuer, {
-    clients: [{ client_id: CLIENT_ID, token_endpoint_auth_method: 'none', redirect_uris: [`${stack.url}/auth/callback`], grant_types: ['authorization_code'], response_types: ['code'] }],
+    clients: [
+      {
+        client_id: CLIENT_ID,
+        token_endpoint_auth_method: 'none',
+        redirect_uris: [`${stack.url}/auth/callback`],
+        grant_types: ['authorization_code'],
+        response_types: ['code'],
+      },
+    ],
     jwks: { keys: [keys.rsa.jwk, keys.ec.jwk] },
     cookies: { keys: ['a-test-cookie-key-a-test-cookie-key'] },
     // The login form of oidc-provider's development interactions takes any name: the account id.
@@ -112,9 +120,19 @@ describe('provider tokens (JWKS)', () => {
       audience: await providerToken('ec', {}, { aud: 'https://other.test' }),
       issuer: await providerToken('ec', {}, { iss: 'https://evil.test' }),
       sub: await providerToken('rsa', {}, { sub: 'alice' }),
-      foreignKey: await new SignJWT({}).setProtectedHeader({ alg: 'ES256', kid: 'ec-1' }).setSubject('42').setIssuer(issuer).setAudience(AUDIENCE).setExpirationTime('10m').sign(foreign.priv),
+      foreignKey: await new SignJWT({})
+        .setProtectedHeader({ alg: 'ES256', kid: 'ec-1' })
+        .setSubject('42')
+        .setIssuer(issuer)
+        .setAudience(AUDIENCE)
+        .setExpirationTime('10m')
+        .sign(foreign.priv),
       // An HS256 token "signed" with the provider's public key material must not pass as the provider's.
-      confusion: await new SignJWT({}).setProtectedHeader({ alg: 'HS256' }).setSubject('42').setExpirationTime('10m').sign(new TextEncoder().encode(JSON.stringify(keys.rsa.jwk.n))),
+      confusion: await new SignJWT({})
+        .setProtectedHeader({ alg: 'HS256' })
+        .setSubject('42')
+        .setExpirationTime('10m')
+        .sign(new TextEncoder().encode(JSON.stringify(keys.rsa.jwk.n))),
       none: `${Buffer.from('{"alg":"none"}').toString('base64url')}.${Buffer.from('{"sub":"42"}').toString('base64url')}.`,
     };
     for (const [name, token] of Object.entries(cases)) {
@@ -126,8 +144,18 @@ describe('provider tokens (JWKS)', () => {
 
   it('refuses tokens issued in the future beyond the clock skew (API and gateway)', async () => {
     const now = Math.floor(Date.now() / 1000);
-    const future = await new SignJWT({}).setProtectedHeader({ alg: 'HS256' }).setSubject('5').setIssuedAt(now + 3600).setExpirationTime(now + 7200).sign(new TextEncoder().encode(JWT_SECRET));
-    const skewed = await new SignJWT({}).setProtectedHeader({ alg: 'HS256' }).setSubject('5').setIssuedAt(now + 20).setExpirationTime(now + 7200).sign(new TextEncoder().encode(JWT_SECRET));
+    const future = await new SignJWT({})
+      .setProtectedHeader({ alg: 'HS256' })
+      .setSubject('5')
+      .setIssuedAt(now + 3600)
+      .setExpirationTime(now + 7200)
+      .sign(new TextEncoder().encode(JWT_SECRET));
+    const skewed = await new SignJWT({})
+      .setProtectedHeader({ alg: 'HS256' })
+      .setSubject('5')
+      .setIssuedAt(now + 20)
+      .setExpirationTime(now + 7200)
+      .sign(new TextEncoder().encode(JWT_SECRET));
     const res = await call(stack, 'GET', '/api/v1/polls?creator=me', { token: future });
     expect(res.status).toBe(401);
     expect(res.body.error).toEqual({ code: 'INVALID_TOKEN', message: 'The token was issued in the future' });
@@ -137,7 +165,10 @@ describe('provider tokens (JWKS)', () => {
 
     const gateway = await startGateway(stack.config);
     try {
-      const created = await call(stack, 'POST', '/api/v1/polls', { token: await tokenFor(5), body: { question: 'q', poll_type: 'SINGLE_CHOICE', options: [{ text: 'a' }, { text: 'b' }], status: 'ACTIVE' } });
+      const created = await call(stack, 'POST', '/api/v1/polls', {
+        token: await tokenFor(5),
+        body: { question: 'q', poll_type: 'SINGLE_CHOICE', options: [{ text: 'a' }, { text: 'b' }], status: 'ACTIVE' },
+      });
       const refused = watch(gateway, { poll_id: created.body.poll_id, token: future });
       expect(await refused.ended).toEqual({ code: 4401, reason: 'INVALID_TOKEN' });
       const ok = watch(gateway, { poll_id: created.body.poll_id, token: skewed });

@@ -155,7 +155,11 @@ describe('the web product in a browser', () => {
 
   it('reveals hidden results at the close, without a reload', async () => {
     const owner = await tokenFor(CREATOR);
-    const poll = await createPoll(stack, { question: 'Lunch?', options: [{ text: 'pizza' }, { text: 'salad' }], settings: { show_results_before_close: false } }, owner);
+    const poll = await createPoll(
+      stack,
+      { question: 'Lunch?', options: [{ text: 'pizza' }, { text: 'salad' }], settings: { show_results_before_close: false } },
+      owner,
+    );
     const page = await openPage(voter, `${stack.url}/polls/${poll.poll_id}`);
     await expect.poll(() => text(page, '#results')).toContain('Results are hidden until the poll closes');
     await page.evaluate(() => ((window as unknown as { stayed: boolean }).stayed = true));
@@ -195,7 +199,9 @@ describe('the web product in a browser', () => {
 
     const page = await openPage(creator, `${stack.url}/polls/${poll.poll_id}/moderation`);
     // (A failure to load says why, instead of an empty table.)
-    await expect.poll(async () => `${await text(page, '#mod-status')}|${await page.locator('#prefixes tbody').textContent()}`).toMatch(/^\|127\.0\.0\.0\/24\s*9/);
+    await expect
+      .poll(async () => `${await text(page, '#mod-status')}|${await page.locator('#prefixes tbody').textContent()}`)
+      .toMatch(/^\|127\.0\.0\.0\/24\s*9/);
     await expect.poll(() => text(page, '#mod-total')).toBe('0');
     expect(await text(page, '#mod-pending')).toBe('9');
     expect(await page.locator('#votes tbody tr').count()).toBe(9);
@@ -246,7 +252,10 @@ describe('the web product in a browser', () => {
       await manage.locator('#embed-origins').fill(`${allowed}/`);
       await manage.locator('#embed-form button').click();
       await expect.poll(() => text(manage, '#embed-note')).toBe(`Browsers show the embed only on ${allowed} (the poll's embed origins).`);
-      const embedUrl = await manage.locator('#embed-code').inputValue().then((code) => /src="([^"]+)"/.exec(code)![1]);
+      const embedUrl = await manage
+        .locator('#embed-code')
+        .inputValue()
+        .then((code) => /src="([^"]+)"/.exec(code)![1]);
       expect(embedUrl).toBe(`${stack.url}/embed/polls/${poll.poll_id}`);
       await manage.close();
       const csp = (await call<string>(stack, 'GET', `/embed/polls/${poll.poll_id}`)).headers.get('content-security-policy');
@@ -290,7 +299,11 @@ describe('the web product in a browser', () => {
     expect((await voteFrom('8.8.8.8', poll.poll_id, { options: [spring] })).status).toBe(202);
     expect((await voteFrom('81.2.69.142', poll.poll_id, { options: [autumn] }, phone)).status).toBe(202);
     expect((await voteFrom('1.1.1.1', poll.poll_id, { options: [autumn] }, phone)).status).toBe(202);
-    await eventually(async () => (await call(stack, 'GET', `/api/v1/polls/${poll.poll_id}/analytics`, { token: owner })).body.total_votes === 3, 20_000, 'the analytics rollup');
+    await eventually(
+      async () => (await call(stack, 'GET', `/api/v1/polls/${poll.poll_id}/analytics`, { token: owner })).body.total_votes === 3,
+      20_000,
+      'the analytics rollup',
+    );
 
     const page = await openPage(creator, `${stack.url}/polls/${poll.poll_id}/analytics`);
     await expect.poll(() => page.locator('#analytics').isVisible()).toBe(true);
@@ -352,7 +365,9 @@ describe('the web product in a browser', () => {
     const open = page.locator('#mine li', { hasText: 'Team offsite: where?' });
     await open.locator('input[type="datetime-local"]').fill(local);
     await open.locator('form button').click();
-    await expect.poll(async () => (await call(stack, 'GET', `/api/v1/polls/${pollId}`, { token: await tokenFor(CREATOR) })).body.end_time).toBe(new Date(local).toISOString());
+    await expect
+      .poll(async () => (await call(stack, 'GET', `/api/v1/polls/${pollId}`, { token: await tokenFor(CREATOR) })).body.end_time)
+      .toBe(new Date(local).toISOString());
 
     // The private link carries the key; a voter picks two options (the third is then disabled).
     const poll = (await call(stack, 'GET', `/api/v1/polls/${pollId}`, { token: await tokenFor(CREATOR) })).body;

@@ -79,7 +79,10 @@ describe('pages', () => {
     const csp = async (path: string) => {
       const res = await call<string>(stack, 'GET', path);
       expect(res.status, path).toBe(200);
-      return res.headers.get('content-security-policy')!.split('; ').find((d) => d.startsWith('frame-ancestors'));
+      return res.headers
+        .get('content-security-policy')!
+        .split('; ')
+        .find((d) => d.startsWith('frame-ancestors'));
     };
     const pub = await createPoll(stack, { settings: { embed_origins: ['https://news.example', 'https://Blog.Example:8443'] } });
     expectPage(await call<string>(stack, 'GET', `/embed/polls/${pub.poll_id}`), "frame-ancestors 'self' https://news.example https://blog.example:8443");
@@ -140,7 +143,16 @@ describe('pages', () => {
       }
     }
     expect([...seen]).toEqual(
-      expect.arrayContaining(['/assets/app.css', '/assets/common.js', '/assets/ballot.js', '/assets/live.js', '/assets/results.js', '/vendor/chart.umd.min.js', ...PAGES.map(([, s]) => `/assets/${s}`), '/assets/embed.js']),
+      expect.arrayContaining([
+        '/assets/app.css',
+        '/assets/common.js',
+        '/assets/ballot.js',
+        '/assets/live.js',
+        '/assets/results.js',
+        '/vendor/chart.umd.min.js',
+        ...PAGES.map(([, s]) => `/assets/${s}`),
+        '/assets/embed.js',
+      ]),
     );
   });
 

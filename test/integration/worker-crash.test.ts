@@ -46,13 +46,17 @@ it('a worker SIGKILLed in the middle of a batch: the standby counts its votes wi
 
   const worker = spawnWorker();
   // Wait until the worker is inside a vote transaction, then start a standby and kill the first without warning.
-  await eventually(async () => {
-    const { rows } = await sql<{ n: number }>`
+  await eventually(
+    async () => {
+      const { rows } = await sql<{ n: number }>`
       SELECT count(*)::int AS n FROM pg_stat_activity
       WHERE datname = current_database() AND pid <> pg_backend_pid()
         AND (state = 'idle in transaction' OR (state = 'active' AND query ILIKE '%votes%'))`.execute(stack.db);
-    return rows[0].n > 0;
-  }, 20_000, 'a vote transaction in progress');
+      return rows[0].n > 0;
+    },
+    20_000,
+    'a vote transaction in progress',
+  );
   const standby = spawnWorker();
   try {
     worker.kill('SIGKILL');

@@ -36,7 +36,17 @@ describe('encodeAdmit', () => {
   it('puts the keys first, in script order, and pads the unused prefix slots with the claim key', () => {
     const keys = admitKeys(1);
     const encoded = encodeAdmit(keys, admitArgs());
-    expect(encoded.slice(0, ADMIT_KEY_COUNT)).toEqual([keys.claim, keys.pending, keys.closed, keys.ipVotes, keys.viewToken, '{p3}:win:0', '{p3}:flag:0', keys.claim, keys.claim]);
+    expect(encoded.slice(0, ADMIT_KEY_COUNT)).toEqual([
+      keys.claim,
+      keys.pending,
+      keys.closed,
+      keys.ipVotes,
+      keys.viewToken,
+      '{p3}:win:0',
+      '{p3}:flag:0',
+      keys.claim,
+      keys.claim,
+    ]);
     expect(encodeAdmit(admitKeys(2), admitArgs()).slice(5, ADMIT_KEY_COUNT)).toEqual(['{p3}:win:0', '{p3}:flag:0', '{p3}:win:1', '{p3}:flag:1']);
     expect(encodeAdmit(admitKeys(0), admitArgs()).slice(5, ADMIT_KEY_COUNT)).toEqual(Array(2 * MAX_PREFIXES).fill(keys.claim));
   });
@@ -53,18 +63,39 @@ describe('encodeAdmit', () => {
   it('passes every argument at the position the script reads it from, flags as "1" or "0"', () => {
     // The script's local names for the fields of AdmitArgs.
     const FIELD: Record<string, keyof AdmitArgs | 'prefixCount'> = {
-      voteId: 'voteId', allowChange: 'allowChange', pendingMs: 'pendingTtlMs', windowMs: 'windowMs', prefixLimit: 'prefixLimit',
-      solved: 'captchaSolved', captchaIfFlagged: 'captchaIfFlagged', ipSoft: 'ipSoft', ipHard: 'ipHard', ipWindowMs: 'ipWindowMs',
-      endMs: 'endMs', tokenMs: 'viewTokenTtlMs', tokenRequired: 'viewTokenRequired', prefixCount: 'prefixCount',
+      voteId: 'voteId',
+      allowChange: 'allowChange',
+      pendingMs: 'pendingTtlMs',
+      windowMs: 'windowMs',
+      prefixLimit: 'prefixLimit',
+      solved: 'captchaSolved',
+      captchaIfFlagged: 'captchaIfFlagged',
+      ipSoft: 'ipSoft',
+      ipHard: 'ipHard',
+      ipWindowMs: 'ipWindowMs',
+      endMs: 'endMs',
+      tokenMs: 'viewTokenTtlMs',
+      tokenRequired: 'viewTokenRequired',
+      prefixCount: 'prefixCount',
     };
     const argv = argvOf(ADMIT_VOTE);
     expect(argv.size).toBe(highestIndex(ADMIT_VOTE, 'ARGV'));
-    expect([...argv.values()].map((a) => FIELD[a.name]).filter((f) => f === undefined), 'every ARGV the script reads has a field').toEqual([]);
+    expect(
+      [...argv.values()].map((a) => FIELD[a.name]).filter((f) => f === undefined),
+      'every ARGV the script reads has a field',
+    ).toEqual([]);
     expect(new Set(Object.values(FIELD)).size).toBe(Object.keys(FIELD).length);
 
     // Every flag on, then every flag off: each must land where the script reads it, as the script reads it.
     for (const on of [true, false]) {
-      const args = admitArgs({ allowChange: on, captchaSolved: on, captchaIfFlagged: on, viewTokenRequired: on, endMs: 1_800_000_000_000, viewTokenTtlMs: 12_345 });
+      const args = admitArgs({
+        allowChange: on,
+        captchaSolved: on,
+        captchaIfFlagged: on,
+        viewTokenRequired: on,
+        endMs: 1_800_000_000_000,
+        viewTokenTtlMs: 12_345,
+      });
       const keys = admitKeys(2);
       const encoded = encodeAdmit(keys, args);
       for (const [i, { name, flag }] of argv) {
@@ -86,16 +117,35 @@ describe('decodeAdmit', () => {
 
   it('reads a new or changed vote: seq, vote id, flags, the server time and the crossed windows', () => {
     expect(decodeAdmit([0, SEQ, 'v1', 0, 1764324000123, 1, ''])).toEqual({
-      outcome: 'new', seq: SEQ, voteId: 'v1', flaggedBefore: false, nowMs: 1764324000123, viewTokenFresh: true, crossed: [], windowVoteIds: [],
+      outcome: 'new',
+      seq: SEQ,
+      voteId: 'v1',
+      flaggedBefore: false,
+      nowMs: 1764324000123,
+      viewTokenFresh: true,
+      crossed: [],
+      windowVoteIds: [],
     });
     expect(decodeAdmit([2, SEQ, 'v0', 1, 1764324000123, 0, '0,1', 'v0', 'v7', 'v9'])).toEqual({
-      outcome: 'changed', seq: SEQ, voteId: 'v0', flaggedBefore: true, nowMs: 1764324000123, viewTokenFresh: false, crossed: [0, 1], windowVoteIds: ['v0', 'v7', 'v9'],
+      outcome: 'changed',
+      seq: SEQ,
+      voteId: 'v0',
+      flaggedBefore: true,
+      nowMs: 1764324000123,
+      viewTokenFresh: false,
+      crossed: [0, 1],
+      windowVoteIds: ['v0', 'v7', 'v9'],
     });
     expect(decodeAdmit([0, SEQ, 'v1', 0, 1, 0, '1', 'v1'])).toMatchObject({ crossed: [1], windowVoteIds: ['v1'] });
   });
 
   it('reads numbers sent as strings the same way', () => {
-    expect(decodeAdmit(['0', SEQ, 'v1', '1', '1764324000123', '1', ''])).toMatchObject({ outcome: 'new', flaggedBefore: true, nowMs: 1764324000123, viewTokenFresh: true });
+    expect(decodeAdmit(['0', SEQ, 'v1', '1', '1764324000123', '1', ''])).toMatchObject({
+      outcome: 'new',
+      flaggedBefore: true,
+      nowMs: 1764324000123,
+      viewTokenFresh: true,
+    });
     expect(decodeAdmit(['4', '1500'])).toEqual({ outcome: 'pending', retryMs: 1500 });
   });
 
@@ -131,7 +181,15 @@ describe('encodeWatch', () => {
 
   it('puts [window, flag] per prefix first, pads unused slots with the first window key, then the arguments', () => {
     expect(encodeWatch([['w0', 'f0']], args)).toEqual(['w0', 'f0', 'w0', 'w0', 'v1', 60_000, 50, 1, '1']);
-    expect(encodeWatch([['w0', 'f0'], ['w1', 'f1']], { ...args, captchaIfFlagged: false })).toEqual(['w0', 'f0', 'w1', 'f1', 'v1', 60_000, 50, 2, '0']);
+    expect(
+      encodeWatch(
+        [
+          ['w0', 'f0'],
+          ['w1', 'f1'],
+        ],
+        { ...args, captchaIfFlagged: false },
+      ),
+    ).toEqual(['w0', 'f0', 'w1', 'f1', 'v1', 60_000, 50, 2, '0']);
   });
 
   it('matches the positions and the key count the script reads', () => {
@@ -150,7 +208,16 @@ describe('encodeWatch', () => {
 
   it('needs one to MAX_PREFIXES prefixes (the first key routes the command)', () => {
     expect(() => encodeWatch([], args)).toThrow(/1 to 2/);
-    expect(() => encodeWatch([['a', 'b'], ['c', 'd'], ['e', 'f']], args)).toThrow(/1 to 2/);
+    expect(() =>
+      encodeWatch(
+        [
+          ['a', 'b'],
+          ['c', 'd'],
+          ['e', 'f'],
+        ],
+        args,
+      ),
+    ).toThrow(/1 to 2/);
   });
 });
 

@@ -23,13 +23,25 @@ describe('analytics rules', () => {
 
   it('turns epoch buckets into series', () => {
     const hour = Date.parse('2026-11-28T10:00:00.000Z') / 3_600_000;
-    expect(hourlySeries([{ bucket: hour + 1, votes: 2 }, { bucket: hour, votes: 5 }])).toEqual([
+    expect(
+      hourlySeries([
+        { bucket: hour + 1, votes: 2 },
+        { bucket: hour, votes: 5 },
+      ]),
+    ).toEqual([
       { hour: '2026-11-28T10:00:00.000Z', votes: 5 },
       { hour: '2026-11-28T11:00:00.000Z', votes: 2 },
     ]);
     const now = new Date('2026-11-28T10:30:20.000Z');
     const minute = Math.floor(now.getTime() / 60_000);
-    const series = lastHourSeries([{ bucket: minute, votes: 3 }, { bucket: minute - 59, votes: 1 }, { bucket: minute - 60, votes: 9 }], now);
+    const series = lastHourSeries(
+      [
+        { bucket: minute, votes: 3 },
+        { bucket: minute - 59, votes: 1 },
+        { bucket: minute - 60, votes: 9 },
+      ],
+      now,
+    );
     expect(series).toHaveLength(60);
     expect(series[0]).toEqual({ minute: '2026-11-28T09:31:00.000Z', votes: 1 });
     expect(series[59]).toEqual({ minute: '2026-11-28T10:30:00.000Z', votes: 3 });
@@ -37,7 +49,18 @@ describe('analytics rules', () => {
   });
 
   it('adds up counts per key and converts milliseconds', () => {
-    expect(sumBy([{ k: 'a', n: 2 }, { k: 'b', n: 1 }, { k: 'a', n: 3 }], (r) => r.k, (r) => r.n, { c: 0 })).toEqual({ a: 5, b: 1, c: 0 });
+    expect(
+      sumBy(
+        [
+          { k: 'a', n: 2 },
+          { k: 'b', n: 1 },
+          { k: 'a', n: 3 },
+        ],
+        (r) => r.k,
+        (r) => r.n,
+        { c: 0 },
+      ),
+    ).toEqual({ a: 5, b: 1, c: 0 });
     expect(secondsOf(1234.5)).toBe(1.235);
     expect(secondsOf(null)).toBeNull();
   });
@@ -93,9 +116,33 @@ describe('vote export records', () => {
   it('carries who voted only on polls that are not anonymous', () => {
     expect(csvColumns(false)).toContain('voter_id');
     expect(csvColumns(true)).not.toEqual(expect.arrayContaining(['voter_id', 'voter_fingerprint', 'ip_address', 'user_agent', 'country']));
-    const open = csvRecord(vote, false, new Map([[12, 'vim'], [13, 'emacs']]));
+    const open = csvRecord(
+      vote,
+      false,
+      new Map([
+        [12, 'vim'],
+        [13, 'emacs'],
+      ]),
+    );
     expect(open).toHaveLength(csvColumns(false).length);
-    expect(open).toEqual([vote.vote_id, 'VALID', '', '12;14', '', '12:5;13:2', 'vim: 5; emacs: 2', 1500, 1, '2026-11-28T10:17:42.123Z', '2026-11-28T10:59:01.000Z', 42, null, '203.0.113.9', 'curl/8', null]);
+    expect(open).toEqual([
+      vote.vote_id,
+      'VALID',
+      '',
+      '12;14',
+      '',
+      '12:5;13:2',
+      'vim: 5; emacs: 2',
+      1500,
+      1,
+      '2026-11-28T10:17:42.123Z',
+      '2026-11-28T10:59:01.000Z',
+      42,
+      null,
+      '203.0.113.9',
+      'curl/8',
+      null,
+    ]);
     const hidden = csvRecord(vote, true);
     expect(hidden).toHaveLength(csvColumns(true).length);
     expect(hidden.slice(-2)).toEqual(['2026-11-28T10:00:00.000Z', '2026-11-28T10:00:00.000Z']);
@@ -104,7 +151,10 @@ describe('vote export records', () => {
   });
 
   it('spells ballots in option texts (an option gone from the poll as its id)', () => {
-    const texts = new Map([[12, 'vim'], [14, 'nano']]);
+    const texts = new Map([
+      [12, 'vim'],
+      [14, 'nano'],
+    ]);
     expect(choiceTexts({ selected_options: [12, 14], rank_order: null, ratings: null }, texts)).toBe('vim; nano');
     expect(choiceTexts({ selected_options: [14, 12, 99], rank_order: [14, 12, 99], ratings: null }, texts)).toBe('1. nano; 2. vim; 3. #99');
     expect(choiceTexts({ selected_options: [12], rank_order: null, ratings: { '12': 4 } }, texts)).toBe('vim: 4');

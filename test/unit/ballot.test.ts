@@ -70,9 +70,14 @@ describe('validateBallot: MULTIPLE_CHOICE', () => {
 });
 
 describe('validateBallot: RANKED', () => {
-  it('takes a distinct prefix of the options in the voter\'s order and counts the first preference', () => {
+  it("takes a distinct prefix of the options in the voter's order and counts the first preference", () => {
     expect(validateBallot(rulesOf('RANKED'), { ranking: [C, A] })).toEqual({ selected: [C, A], counted: [C], ranking: [C, A], ratings: null });
-    expect(validateBallot(rulesOf('RANKED'), { ranking: [D, C, B, A] })).toEqual({ selected: [D, C, B, A], counted: [D], ranking: [D, C, B, A], ratings: null });
+    expect(validateBallot(rulesOf('RANKED'), { ranking: [D, C, B, A] })).toEqual({
+      selected: [D, C, B, A],
+      counted: [D],
+      ranking: [D, C, B, A],
+      ratings: null,
+    });
   });
   it('has no max_choices: a full ranking is fine even where max_choices is 1', () => {
     expect(validateBallot(rulesOf('RANKED', { maxChoices: 1 }), { ranking: [A, B, C] }).ranking).toEqual([A, B, C]);
@@ -93,7 +98,7 @@ describe('validateBallot: RATING', () => {
       ratings: { [A]: 1, [B]: 5 },
     });
   });
-  it('the range is inclusive at both ends and follows the poll\'s settings', () => {
+  it("the range is inclusive at both ends and follows the poll's settings", () => {
     expect(validateBallot(rulesOf('RATING'), { ratings: { [A]: 1, [B]: 5 } }).ratings).toEqual({ [A]: 1, [B]: 5 });
     const wide = rulesOf('RATING', { ratingMin: 0, ratingMax: 10 });
     expect(validateBallot(wide, { ratings: { [A]: 0, [B]: 10 } }).ratings).toEqual({ [A]: 0, [B]: 10 });
@@ -128,12 +133,12 @@ describe('validateBallot: any input', () => {
     ratingMax: fc.integer({ min: 3, max: 6 }),
   });
 
-  it('either is refused with one of the contract\'s codes, or counts only options of the poll, each once', () => {
+  it("either is refused with one of the contract's codes, or counts only options of the poll, each once", () => {
     const accepted = new Set<PollType>();
     fc.assert(
       fc.property(rules, input, (r, body) => {
         const full = rulesOf(r.pollType, r);
-        let ballot;
+        let ballot: ReturnType<typeof validateBallot>;
         try {
           ballot = validateBallot(full, body);
         } catch (err) {

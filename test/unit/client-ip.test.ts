@@ -4,7 +4,11 @@ import { describe, expect, it } from 'vitest';
 import { clientIp, rememberPeerTrust } from '../../src/shared/request.js';
 
 const request = (peer: string, forwardedFor?: string) =>
-  ({ socket: { remoteAddress: peer }, connection: { remoteAddress: peer }, headers: forwardedFor ? { 'x-forwarded-for': forwardedFor } : {} }) as unknown as IncomingMessage;
+  ({
+    socket: { remoteAddress: peer },
+    connection: { remoteAddress: peer },
+    headers: forwardedFor ? { 'x-forwarded-for': forwardedFor } : {},
+  }) as unknown as IncomingMessage;
 
 describe('clientIp with the peer verdict remembered', () => {
   const loopback = proxyaddr.compile('loopback');
@@ -41,7 +45,11 @@ describe('clientIp with the peer verdict remembered', () => {
     // proxy-addr reads the chain from the peer outwards and never asks about its last entry.
     for (let n = 1; n <= 3; n++) clientIp(request('::ffff:127.0.0.1', `198.51.100.1, 203.0.113.${n}`), trust);
     expect(calls.filter(([, i]) => i === 0)).toEqual([['::ffff:127.0.0.1', 0]]);
-    expect(calls.filter(([, i]) => i > 0)).toEqual([['203.0.113.1', 1], ['203.0.113.2', 1], ['203.0.113.3', 1]]);
+    expect(calls.filter(([, i]) => i > 0)).toEqual([
+      ['203.0.113.1', 1],
+      ['203.0.113.2', 1],
+      ['203.0.113.3', 1],
+    ]);
   });
 });
 

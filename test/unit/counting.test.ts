@@ -43,7 +43,7 @@ function recount(ballots: Iterable<CountedBallot>): Counters {
 const fresh = (after: CountedBallot): BallotChange => ({ before: null, after });
 
 describe('counterDeltas: hand-checked changes', () => {
-  it('a new VALID ballot adds one to its shard\'s total and to each option it counts', () => {
+  it("a new VALID ballot adds one to its shard's total and to each option it counts", () => {
     expect(counterDeltas([fresh(ballotOf({ counted: [A, C], shard: 3 }))])).toEqual({
       tallies: [{ pollId: 1, shard: 3, total: 1, pending: 0 }],
       options: [
@@ -56,8 +56,18 @@ describe('counterDeltas: hand-checked changes', () => {
   });
 
   it('a new SUSPICIOUS ballot only waits in pending review; a REJECTED one counts nowhere, but its shard still moves', () => {
-    expect(counterDeltas([fresh(ballotOf({ status: 'SUSPICIOUS' }))])).toEqual({ tallies: [{ pollId: 1, shard: 0, total: 0, pending: 1 }], options: [], rankings: [], ratings: [] });
-    expect(counterDeltas([fresh(ballotOf({ status: 'REJECTED' }))])).toEqual({ tallies: [{ pollId: 1, shard: 0, total: 0, pending: 0 }], options: [], rankings: [], ratings: [] });
+    expect(counterDeltas([fresh(ballotOf({ status: 'SUSPICIOUS' }))])).toEqual({
+      tallies: [{ pollId: 1, shard: 0, total: 0, pending: 1 }],
+      options: [],
+      rankings: [],
+      ratings: [],
+    });
+    expect(counterDeltas([fresh(ballotOf({ status: 'REJECTED' }))])).toEqual({
+      tallies: [{ pollId: 1, shard: 0, total: 0, pending: 0 }],
+      options: [],
+      rankings: [],
+      ratings: [],
+    });
   });
 
   it('a review moves a held ballot: SUSPICIOUS → VALID joins the counts, SUSPICIOUS → REJECTED leaves pending review', () => {
@@ -95,9 +105,14 @@ describe('counterDeltas: hand-checked changes', () => {
     ]);
   });
 
-  it('a replayed change (the same ballot before and after) moves nothing but the shard\'s version', () => {
+  it("a replayed change (the same ballot before and after) moves nothing but the shard's version", () => {
     const b = ballotOf({ ranking: [A, B], status: 'VALID' });
-    expect(counterDeltas([{ before: b, after: b }])).toEqual({ tallies: [{ pollId: 1, shard: 0, total: 0, pending: 0 }], options: [], rankings: [], ratings: [] });
+    expect(counterDeltas([{ before: b, after: b }])).toEqual({
+      tallies: [{ pollId: 1, shard: 0, total: 0, pending: 0 }],
+      options: [],
+      rankings: [],
+      ratings: [],
+    });
   });
 
   it('a RANKED ballot counts its first preference and its whole ranking as one ballot group', () => {
@@ -154,12 +169,18 @@ describe('counterDeltas: any sequence of ballot changes', () => {
   /** A ballot of one of the poll types, as validateBallot would derive its counted options. */
   const selection = fc.oneof(
     fc.constantFrom(...OPTION_IDS).map((o) => ({ counted: [o], ranking: null, ratings: null })),
-    fc.uniqueArray(fc.constantFrom(...OPTION_IDS), { minLength: 1, maxLength: 3 }).map((os) => ({ counted: [...os].sort((a, b) => a - b), ranking: null, ratings: null })),
+    fc
+      .uniqueArray(fc.constantFrom(...OPTION_IDS), { minLength: 1, maxLength: 3 })
+      .map((os) => ({ counted: [...os].sort((a, b) => a - b), ranking: null, ratings: null })),
     fc.uniqueArray(fc.constantFrom(...OPTION_IDS), { minLength: 1, maxLength: 4 }).map((ranking) => ({ counted: ranking.slice(0, 1), ranking, ratings: null })),
     fc
       .uniqueArray(fc.constantFrom(...OPTION_IDS), { minLength: 1, maxLength: 4 })
       .chain((os) => fc.tuple(...os.map((o) => fc.integer({ min: 1, max: 3 }).map((r) => [o, r] as const))))
-      .map((pairs) => ({ counted: pairs.map(([o]) => o).sort((a, b) => a - b), ranking: null, ratings: Object.fromEntries(pairs.map(([o, r]) => [String(o), r])) })),
+      .map((pairs) => ({
+        counted: pairs.map(([o]) => o).sort((a, b) => a - b),
+        ranking: null,
+        ratings: Object.fromEntries(pairs.map(([o, r]) => [String(o), r])),
+      })),
   );
   /** One step: voter `voter` of poll `poll` votes anew, changes their ballot, or is reviewed (status only). */
   const step = fc.record({

@@ -142,7 +142,10 @@ const TYPE_CHECKS: Record<string, (v: unknown) => boolean> = {
  */
 function check(schema: S, v: unknown, at = '$', errs: string[] = []): string[] {
   const s = flat(schema);
-  for (const [kind, branches] of [['oneOf', s.oneOf], ['anyOf', s.anyOf]] as const) {
+  for (const [kind, branches] of [
+    ['oneOf', s.oneOf],
+    ['anyOf', s.anyOf],
+  ] as const) {
     if (!branches) continue;
     const matching = (branches as S[]).filter((b) => check(b, v, at).length === 0).length;
     if (kind === 'oneOf' ? matching !== 1 : matching === 0) errs.push(`${at}: matches ${matching} of the ${kind} branches`);
@@ -169,7 +172,8 @@ function check(schema: S, v: unknown, at = '$', errs: string[] = []): string[] {
   if (isObj(v) && (s.properties || s.required || s.additionalProperties !== undefined || s.propertyNames)) {
     for (const r of s.required ?? []) if (!(r in v)) errs.push(`${at}.${r}: required but missing`);
     for (const [k, x] of Object.entries(v)) {
-      if (s.propertyNames?.pattern && !new RegExp(deref(s.propertyNames).pattern, 'u').test(k)) errs.push(`${at}: key ${k} does not match ${s.propertyNames.pattern}`);
+      if (s.propertyNames?.pattern && !new RegExp(deref(s.propertyNames).pattern, 'u').test(k))
+        errs.push(`${at}: key ${k} does not match ${s.propertyNames.pattern}`);
       if (s.properties?.[k]) check(s.properties[k], x, `${at}.${k}`, errs);
       else if (isObj(s.additionalProperties)) check(s.additionalProperties, x, `${at}.${k}`, errs);
       else if (s.additionalProperties !== true) errs.push(`${at}.${k}: not documented`);
@@ -226,7 +230,11 @@ const zodInput = (schema: z.ZodType) => z.toJSONSchema(schema, { io: 'input' }) 
 /** The top-level defaults a document schema declares. */
 function documentedDefaults(schema: S): S {
   const props = flat(schema).properties ?? {};
-  return Object.fromEntries(Object.entries(props as S).map(([k, p]) => [k, deref(p).default]).filter(([, d]) => d !== undefined));
+  return Object.fromEntries(
+    Object.entries(props as S)
+      .map(([k, p]) => [k, deref(p).default])
+      .filter(([, d]) => d !== undefined),
+  );
 }
 
 /** The top-level fields zod fills in when they are left out of `minimal`. */
@@ -243,9 +251,7 @@ function requestBodySchema(path: string, method: string): S {
 
 /** The query parameters of an operation as one object schema. */
 function querySchema(path: string, method: string): S {
-  const params = [...(doc.paths[path].parameters ?? []), ...(doc.paths[path][method].parameters ?? [])]
-    .map(deref)
-    .filter((p) => p.in === 'query');
+  const params = [...(doc.paths[path].parameters ?? []), ...(doc.paths[path][method].parameters ?? [])].map(deref).filter((p) => p.in === 'query');
   return {
     type: 'object',
     properties: Object.fromEntries(params.map((p) => [p.name, p.schema])),
@@ -282,7 +288,10 @@ describe('openapi.yaml', () => {
 
   it('declares every path parameter of a path template', () => {
     for (const { path, method, op } of operations()) {
-      const declared = [...(doc.paths[path].parameters ?? []), ...(op.parameters ?? [])].map(deref).filter((p) => p.in === 'path').map((p) => p.name);
+      const declared = [...(doc.paths[path].parameters ?? []), ...(op.parameters ?? [])]
+        .map(deref)
+        .filter((p) => p.in === 'path')
+        .map((p) => p.name);
       const inTemplate = [...path.matchAll(/\{([^}]+)\}/g)].map((m) => m[1]);
       expect(declared.sort(), `${method} ${path}`).toEqual(inTemplate.sort());
     }
@@ -311,11 +320,26 @@ describe('openapi.yaml', () => {
   it('describes request bodies and query parameters exactly as the zod schemas', () => {
     // [name, documented schema, zod schema, the smallest valid input]
     const cases: Array<[string, S, z.ZodType, S]> = [
-      ['POST /api/v1/polls body', requestBodySchema('/api/v1/polls', 'post'), createPollSchema, { question: 'q', poll_type: 'RATING', options: [{ text: 'a' }] }],
+      [
+        'POST /api/v1/polls body',
+        requestBodySchema('/api/v1/polls', 'post'),
+        createPollSchema,
+        { question: 'q', poll_type: 'RATING', options: [{ text: 'a' }] },
+      ],
       ['PATCH /api/v1/polls/{id} body', requestBodySchema('/api/v1/polls/{id}', 'patch'), patchPollSchema, {}],
       ['POST /api/v1/polls/{id}/votes body', requestBodySchema('/api/v1/polls/{id}/votes', 'post'), voteBodySchema, {}],
-      ['POST /api/v1/admin/votes/{vote_id}/review body', requestBodySchema('/api/v1/admin/votes/{vote_id}/review', 'post'), reviewSchema, { decision: 'VALID' }],
-      ['POST /api/v1/polls/{id}/flagged-votes/review body', requestBodySchema('/api/v1/polls/{id}/flagged-votes/review', 'post'), bulkReviewSchema, { decision: 'VALID', prefix: '10.0.0.0/8' }],
+      [
+        'POST /api/v1/admin/votes/{vote_id}/review body',
+        requestBodySchema('/api/v1/admin/votes/{vote_id}/review', 'post'),
+        reviewSchema,
+        { decision: 'VALID' },
+      ],
+      [
+        'POST /api/v1/polls/{id}/flagged-votes/review body',
+        requestBodySchema('/api/v1/polls/{id}/flagged-votes/review', 'post'),
+        bulkReviewSchema,
+        { decision: 'VALID', prefix: '10.0.0.0/8' },
+      ],
       ['POST /api/v1/dev/token body', requestBodySchema('/api/v1/dev/token', 'post'), devTokenSchema, { sub: 1 }],
     ];
     for (const [name, documented, zodSchema, minimal] of cases) {
@@ -342,10 +366,32 @@ describe('openapi.yaml', () => {
     const creator = { userId: 5, orgId: 3, isAdmin: false };
     const now = new Date('2026-11-28T10:00:00.000Z');
     const pollRow = (over: S) => ({
-      poll_id: 7, creator_id: 5, org_id: 3, question: 'Best editor?', poll_type: 'SINGLE_CHOICE', status: 'ACTIVE',
-      is_anonymous: false, allow_change_vote: true, visibility: 'PUBLIC', access_key: null, start_time: null, end_time: now,
-      settings: { max_choices: 1, require_authentication: false, show_results_before_close: true, rating_min: 1, rating_max: 5, captcha: 'flagged', require_view_token: false, embed_origins: ['https://news.example'] },
-      created_at: now, updated_at: now, tiebreak_seed: 'ab'.repeat(32), ...over,
+      poll_id: 7,
+      creator_id: 5,
+      org_id: 3,
+      question: 'Best editor?',
+      poll_type: 'SINGLE_CHOICE',
+      status: 'ACTIVE',
+      is_anonymous: false,
+      allow_change_vote: true,
+      visibility: 'PUBLIC',
+      access_key: null,
+      start_time: null,
+      end_time: now,
+      settings: {
+        max_choices: 1,
+        require_authentication: false,
+        show_results_before_close: true,
+        rating_min: 1,
+        rating_max: 5,
+        captcha: 'flagged',
+        require_view_token: false,
+        embed_origins: ['https://news.example'],
+      },
+      created_at: now,
+      updated_at: now,
+      tiebreak_seed: 'ab'.repeat(32),
+      ...over,
     });
     const options = [
       { option_id: 12, poll_id: 7, text: 'vim', image_url: null, display_order: 0 },
@@ -354,25 +400,55 @@ describe('openapi.yaml', () => {
     type Found = Parameters<typeof toPollResponse>[0];
     const polls = [
       toPollResponse({ poll: pollRow({}), options } as unknown as Found, null),
-      toPollResponse({ poll: pollRow({ poll_type: 'RANKED', visibility: 'PRIVATE', access_key: 'k'.repeat(24), start_time: now }), options } as unknown as Found, creator),
+      toPollResponse(
+        { poll: pollRow({ poll_type: 'RANKED', visibility: 'PRIVATE', access_key: 'k'.repeat(24), start_time: now }), options } as unknown as Found,
+        creator,
+      ),
     ];
     expect(polls[1]).toHaveProperty('tiebreak_seed_hash');
     expect(polls[1]).toHaveProperty('access_key');
     for (const p of polls) expect(check(schemaOf('Poll'), p)).toEqual([]);
-    expect(check(schemaOf('PollWithViewToken'), { ...polls[0], view_token: createViewTokens('a-secret-of-16-chars', 3_600_000).issue(7, clientTagOf('192.0.2.1', 'ua'), now.getTime()) })).toEqual([]);
+    expect(
+      check(schemaOf('PollWithViewToken'), {
+        ...polls[0],
+        view_token: createViewTokens('a-secret-of-16-chars', 3_600_000).issue(7, clientTagOf('192.0.2.1', 'ua'), now.getTime()),
+      }),
+    ).toEqual([]);
     expect(check(schemaOf('PollPage'), { items: polls, next_cursor: '7' })).toEqual([]);
 
     const state = (over: Partial<ResultsState>): ResultsState => ({
-      poll_id: 7, poll_type: 'SINGLE_CHOICE', status: 'ACTIVE', total_votes: 7, pending_review: 1, seq: 3, updated_at: now, final: false,
-      options: [{ option_id: 12, text: 'a', vote_count: 4, percentage: 57.14 }, { option_id: 13, text: 'b', vote_count: 3, percentage: 42.86 }, { option_id: 14, text: 'c', vote_count: 0, percentage: 0 }],
+      poll_id: 7,
+      poll_type: 'SINGLE_CHOICE',
+      status: 'ACTIVE',
+      total_votes: 7,
+      pending_review: 1,
+      seq: 3,
+      updated_at: now,
+      final: false,
+      options: [
+        { option_id: 12, text: 'a', vote_count: 4, percentage: 57.14 },
+        { option_id: 13, text: 'b', vote_count: 3, percentage: 42.86 },
+        { option_id: 14, text: 'c', vote_count: 0, percentage: 0 },
+      ],
       ...over,
     });
     const ranked = state({
       poll_type: 'RANKED',
       status: 'CLOSED',
-      ranked_input: { optionIds: [12, 13, 14], seed: 'ab'.repeat(32), ballots: [{ ranking: [12, 13], count: 3 }, { ranking: [13, 12], count: 3 }, { ranking: [14], count: 1 }] },
+      ranked_input: {
+        optionIds: [12, 13, 14],
+        seed: 'ab'.repeat(32),
+        ballots: [
+          { ranking: [12, 13], count: 3 },
+          { ranking: [13, 12], count: 3 },
+          { ranking: [14], count: 1 },
+        ],
+      },
     });
-    const rating = state({ poll_type: 'RATING', rating_input: { optionIds: [12, 13, 14], ratingMin: 1, ratingMax: 5, histograms: { 12: { 5: 2, 4: 1 }, 13: { 1: 1 } } } });
+    const rating = state({
+      poll_type: 'RATING',
+      rating_input: { optionIds: [12, 13, 14], ratingMin: 1, ratingMax: 5, histograms: { 12: { 5: 2, 4: 1 }, 13: { 1: 1 } } },
+    });
     const results = [state({}), ranked, rating].map(toResultsResponse);
     expect(results[1].ranked).toHaveProperty('seed');
     expect(results[1].ranked?.tie_breaks.length).toBeGreaterThan(0);
@@ -384,10 +460,20 @@ describe('openapi.yaml', () => {
 
     type Row = Parameters<typeof toAnalyticsResponse>[1];
     const row = {
-      poll_id: 7, total_votes: 12, unique_voters: 10, unique_viewers: 20, completion_rate: 0.5, avg_response_time_seconds: 4.2,
-      median_response_time_seconds: 3.1, geographic_distribution: { DE: 9, ZZ: 3 }, device_breakdown: { desktop: 8, mobile: 4 },
-      time_series: [{ hour: now.toISOString(), votes: 12 }], time_series_last_hour: [{ minute: now.toISOString(), votes: 2 }],
-      suspicious_votes: 1, rejected_votes: 2, updated_at: now,
+      poll_id: 7,
+      total_votes: 12,
+      unique_voters: 10,
+      unique_viewers: 20,
+      completion_rate: 0.5,
+      avg_response_time_seconds: 4.2,
+      median_response_time_seconds: 3.1,
+      geographic_distribution: { DE: 9, ZZ: 3 },
+      device_breakdown: { desktop: 8, mobile: 4 },
+      time_series: [{ hour: now.toISOString(), votes: 12 }],
+      time_series_last_hour: [{ minute: now.toISOString(), votes: 2 }],
+      suspicious_votes: 1,
+      rejected_votes: 2,
+      updated_at: now,
     } as unknown as Row;
     for (const a of [toAnalyticsResponse(7, undefined), toAnalyticsResponse(7, row)]) expect(check(schemaOf('Analytics'), a)).toEqual([]);
 

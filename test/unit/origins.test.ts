@@ -12,7 +12,22 @@ describe('normalizeOrigin', () => {
     expect(normalizeOrigin('https://xn--bcher-kva.example')).toBe('https://xn--bcher-kva.example');
   });
   it('refuses what is not an http(s) origin', () => {
-    for (const bad of ['null', '', '*', 'news.example', 'https://news.example/', 'https://news.example/embed', 'https://news.example?x', 'https://news.example#x', 'https://user@news.example', 'javascript:alert(1)', 'ftp://news.example', 'https://', 'https://news example', 'https://news.example:99999']) {
+    for (const bad of [
+      'null',
+      '',
+      '*',
+      'news.example',
+      'https://news.example/',
+      'https://news.example/embed',
+      'https://news.example?x',
+      'https://news.example#x',
+      'https://user@news.example',
+      'javascript:alert(1)',
+      'ftp://news.example',
+      'https://',
+      'https://news example',
+      'https://news.example:99999',
+    ]) {
       expect(normalizeOrigin(bad), bad).toBeNull();
     }
   });
@@ -21,7 +36,11 @@ describe('normalizeOrigin', () => {
 describe('parseOriginList', () => {
   it('reads a comma-separated list, * and the entries that are not origins', () => {
     expect(parseOriginList('')).toEqual({ any: false, origins: new Set(), invalid: [] });
-    expect(parseOriginList(' https://A.example , http://b.example:8080,,')).toEqual({ any: false, origins: new Set(['https://a.example', 'http://b.example:8080']), invalid: [] });
+    expect(parseOriginList(' https://A.example , http://b.example:8080,,')).toEqual({
+      any: false,
+      origins: new Set(['https://a.example', 'http://b.example:8080']),
+      invalid: [],
+    });
     expect(parseOriginList('*').any).toBe(true);
     expect(parseOriginList('https://a.example/x, nope').invalid).toEqual(['https://a.example/x', 'nope']);
   });
@@ -50,7 +69,7 @@ describe('isOwnOrigin', () => {
 describe('isOriginAllowed', () => {
   const none = parseOriginList('');
   const listed = parseOriginList('https://partner.example');
-  it('allows the own pages, the configured origins and the poll\'s embed origins, nothing else', () => {
+  it("allows the own pages, the configured origins and the poll's embed origins, nothing else", () => {
     expect(isOriginAllowed('https://polls.example', 'polls.example', none)).toBe(true);
     expect(isOriginAllowed('https://evil.example', 'polls.example', none)).toBe(false);
     expect(isOriginAllowed('https://partner.example', 'polls.example', listed)).toBe(true);

@@ -32,7 +32,7 @@ describe('assertCanReadPoll', () => {
 
   it('answers a PRIVATE poll without its exact key as POLL_NOT_FOUND, like an unused id', () => {
     const facts = { visibility: 'PRIVATE' as const, access_key: KEY };
-    for (const key of [undefined, '', 'wrong', KEY.slice(0, -1), KEY + 'x', KEY.toUpperCase()]) {
+    for (const key of [undefined, '', 'wrong', KEY.slice(0, -1), `${KEY}x`, KEY.toUpperCase()]) {
       expect(readRefusal(facts, null, key), String(key)).toMatchObject({ code: 'POLL_NOT_FOUND' });
       expect(readRefusal(facts, STRANGER, key), String(key)).toMatchObject({ code: 'POLL_NOT_FOUND' });
     }
@@ -78,7 +78,10 @@ describe('assertCanSeeResults', () => {
     for (const status of ['DRAFT', 'ACTIVE'] as const) {
       const facts = pollFacts({ status, show_results_before_close: false });
       for (const caller of [null, STRANGER, ADMIN]) {
-        expect(thrown(() => assertCanSeeResults(facts, caller)), `${status} ${caller?.userId}`).toMatchObject({ code: 'RESULTS_HIDDEN' });
+        expect(
+          thrown(() => assertCanSeeResults(facts, caller)),
+          `${status} ${caller?.userId}`,
+        ).toMatchObject({ code: 'RESULTS_HIDDEN' });
       }
       expect(() => assertCanSeeResults(facts, CREATOR)).not.toThrow();
     }
@@ -91,7 +94,7 @@ describe('assertCanSeeResults', () => {
 });
 
 describe('isPollManager', () => {
-  it('is the creator or an admin, nobody else: not an anonymous caller, not a member of the poll\'s organization', () => {
+  it("is the creator or an admin, nobody else: not an anonymous caller, not a member of the poll's organization", () => {
     const facts = pollFacts({ visibility: 'ORGANIZATION', org_id: 7 });
     expect(isPollManager(facts, CREATOR)).toBe(true);
     expect(isPollManager(facts, ADMIN)).toBe(true);

@@ -10,7 +10,9 @@ describe('the "cannot reach" hints match docker-compose.yml', () => {
     const env = compose.services.api.environment;
     expect(new URL(env.DATABASE_URL).hostname).toBe('postgres');
     expect(new URL(env.REDIS_URL).hostname).toBe('redis');
-    expect(startHint('PostgreSQL', env.DATABASE_URL)).toMatch(/^Start PostgreSQL: under docker compose this is the `postgres` service \(`docker compose ps postgres`/);
+    expect(startHint('PostgreSQL', env.DATABASE_URL)).toMatch(
+      /^Start PostgreSQL: under docker compose this is the `postgres` service \(`docker compose ps postgres`/,
+    );
     expect(startHint('Redis', env.REDIS_URL)).toMatch(/`docker compose logs redis`/);
     expect(Object.keys(compose.services)).toEqual(expect.arrayContaining(['postgres', 'redis']));
   });
@@ -30,6 +32,7 @@ describe('the "cannot reach" hints match docker-compose.yml', () => {
     expect(compose.services.api.ports).toEqual(['3000:3000']);
     expect(compose.services.api.environment.REALTIME_UPSTREAM_URL).toBe(`http://realtime:${compose.services.realtime.environment.REALTIME_PORT}`);
     expect(compose.services.realtime.ports).toBeUndefined();
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: a compose variable, not a template.
     expect(compose.services.api.environment.DEV_SIGN_IN).toBe('${DEV_SIGN_IN:-true}');
   });
 });

@@ -3,9 +3,23 @@ import type { ResultsState } from '../../src/db/results.js';
 import { createTabulator, type TabulationEvent } from '../../src/shared/tabulations.js';
 
 const state = (seq: number, over: Partial<ResultsState> = {}): ResultsState => ({
-  poll_id: 7, poll_type: 'RANKED', status: 'ACTIVE', total_votes: 3, pending_review: 0, seq, updated_at: new Date(0), final: false,
+  poll_id: 7,
+  poll_type: 'RANKED',
+  status: 'ACTIVE',
+  total_votes: 3,
+  pending_review: 0,
+  seq,
+  updated_at: new Date(0),
+  final: false,
   options: [],
-  ranked_input: { optionIds: [1, 2, 3], seed: 'ab'.repeat(32), ballots: [{ ranking: [1, 2], count: 2 }, { ranking: [3], count: 1 }] },
+  ranked_input: {
+    optionIds: [1, 2, 3],
+    seed: 'ab'.repeat(32),
+    ballots: [
+      { ranking: [1, 2], count: 2 },
+      { ranking: [3], count: 1 },
+    ],
+  },
   ...over,
 });
 
@@ -23,7 +37,7 @@ describe('the tabulator', () => {
     expect(events.map((e) => e.seq)).toEqual([1, 2]);
   });
 
-  it('tabulates again when a draft\'s options change under the same seq, and never lets an old seq evict a newer one', () => {
+  it("tabulates again when a draft's options change under the same seq, and never lets an old seq evict a newer one", () => {
     const tab = createTabulator();
     const events: TabulationEvent[] = [];
     tab.observe((e) => events.push(e));
@@ -40,7 +54,11 @@ describe('the tabulator', () => {
     const tab = createTabulator();
     const events: TabulationEvent[] = [];
     tab.observe((e) => events.push(e));
-    const rating = state(3, { poll_type: 'RATING', ranked_input: undefined, rating_input: { optionIds: [1, 2], ratingMin: 1, ratingMax: 5, histograms: { 1: { 5: 2 } } } });
+    const rating = state(3, {
+      poll_type: 'RATING',
+      ranked_input: undefined,
+      rating_input: { optionIds: [1, 2], ratingMin: 1, ratingMax: 5, histograms: { 1: { 5: 2 } } },
+    });
     expect(tab.rating(rating)?.options[0].option_id).toBe(1);
     tab.rating(rating);
     expect(tab.ranked(rating)).toBeNull();

@@ -1,112 +1,112 @@
-import { createHash } from "node:crypto";
-import fc from "fast-check";
-import { describe, expect, it } from "vitest";
-import { tallyInstantRunoff, type RankedBallotGroup } from "../../src/domain/tally/instant-runoff.js";
-import { bordaPoints, condorcetWinner } from "../../src/domain/tally/pairwise.js";
-import { tabulateRanked } from "../../src/domain/tally/ranked.js";
+import { createHash } from 'node:crypto';
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { tallyInstantRunoff, type RankedBallotGroup } from '../../src/domain/tally/instant-runoff.js';
+import { bordaPoints, condorcetWinner } from '../../src/domain/tally/pairwise.js';
+import { tabulateRanked } from '../../src/domain/tally/ranked.js';
 
 const b = (count: number, ...ranking: number[]): RankedBallotGroup => ({ ranking, count });
 
-describe("tabulateRanked: hand-checked elections", () => {
-  it("Tennessee capital: plurality leader Memphis loses, Knoxville wins IRV, Nashville is Condorcet", () => {
+describe('tabulateRanked: hand-checked elections', () => {
+  it('Tennessee capital: plurality leader Memphis loses, Knoxville wins IRV, Nashville is Condorcet', () => {
     // Wikipedia "Instant-runoff voting" example. 1 Memphis, 2 Nashville, 3 Chattanooga, 4 Knoxville.
     const result = tabulateRanked({
       optionIds: [1, 2, 3, 4],
       ballots: [b(42, 1, 2, 3, 4), b(26, 2, 3, 4, 1), b(15, 3, 4, 2, 1), b(17, 4, 3, 2, 1)],
-      seed: "tn",
+      seed: 'tn',
     });
     expect(result).toEqual({
       winner: 4,
       rounds: [
-        { round: 1, tallies: { "1": 42, "2": 26, "3": 15, "4": 17 }, exhausted: 0, eliminated: [3] },
-        { round: 2, tallies: { "1": 42, "2": 26, "4": 32 }, exhausted: 0, eliminated: [2] },
-        { round: 3, tallies: { "1": 42, "4": 58 }, exhausted: 0, eliminated: [] },
+        { round: 1, tallies: { '1': 42, '2': 26, '3': 15, '4': 17 }, exhausted: 0, eliminated: [3] },
+        { round: 2, tallies: { '1': 42, '2': 26, '4': 32 }, exhausted: 0, eliminated: [2] },
+        { round: 3, tallies: { '1': 42, '4': 58 }, exhausted: 0, eliminated: [] },
       ],
       tie_breaks: [],
       // 3 points for first place down to 0 for fourth; Nashville is also the Borda winner.
-      borda: { "1": 126, "2": 194, "3": 173, "4": 107 },
+      borda: { '1': 126, '2': 194, '3': 173, '4': 107 },
       condorcet_winner: 2,
     });
   });
 
-  it("a rock-paper-scissors cycle has no Condorcet winner", () => {
+  it('a rock-paper-scissors cycle has no Condorcet winner', () => {
     // 1 beats 2 (6-3), 2 beats 3 (7-2), 3 beats 1 (5-4).
     const result = tabulateRanked({
       optionIds: [1, 2, 3],
       ballots: [b(4, 1, 2, 3), b(3, 2, 3, 1), b(2, 3, 1, 2)],
-      seed: "rps",
+      seed: 'rps',
     });
     expect(result.condorcet_winner).toBeNull();
     expect(result.winner).toBe(1);
     expect(result.rounds.map((r) => r.eliminated)).toEqual([[3], []]);
-    expect(result.borda).toEqual({ "1": 10, "2": 10, "3": 7 });
+    expect(result.borda).toEqual({ '1': 10, '2': 10, '3': 7 });
   });
 
-  it("Condorcet: a ranked option beats an unranked one; two unranked ones are not compared", () => {
+  it('Condorcet: a ranked option beats an unranked one; two unranked ones are not compared', () => {
     const ballots = [b(3, 1), b(2, 2, 1)];
     expect(condorcetWinner({ optionIds: [1, 2, 3], ballots })).toBe(1);
     expect(condorcetWinner({ optionIds: [1, 2, 3], ballots: [b(3, 1), b(3, 2)] })).toBeNull();
-    expect(bordaPoints({ optionIds: [1, 2, 3], ballots })).toEqual({ "1": 3 * 2 + 2 * 1, "2": 2 * 2, "3": 0 });
+    expect(bordaPoints({ optionIds: [1, 2, 3], ballots })).toEqual({ '1': 3 * 2 + 2 * 1, '2': 2 * 2, '3': 0 });
   });
 
-  it("a tie for last place is broken by the previous round", () => {
+  it('a tie for last place is broken by the previous round', () => {
     const result = tallyInstantRunoff({
       optionIds: [1, 2, 3, 4],
       ballots: [b(10, 1), b(7, 2), b(5, 3, 2), b(2, 4, 3, 2)],
-      seed: "s",
+      seed: 's',
     });
     expect(result.rounds).toEqual([
-      { round: 1, tallies: { "1": 10, "2": 7, "3": 5, "4": 2 }, exhausted: 0, eliminated: [4] },
-      { round: 2, tallies: { "1": 10, "2": 7, "3": 7 }, exhausted: 0, eliminated: [3] },
-      { round: 3, tallies: { "1": 10, "2": 14 }, exhausted: 0, eliminated: [] },
+      { round: 1, tallies: { '1': 10, '2': 7, '3': 5, '4': 2 }, exhausted: 0, eliminated: [4] },
+      { round: 2, tallies: { '1': 10, '2': 7, '3': 7 }, exhausted: 0, eliminated: [3] },
+      { round: 3, tallies: { '1': 10, '2': 14 }, exhausted: 0, eliminated: [] },
     ]);
-    expect(result.tie_breaks).toEqual([{ round: 2, tied: [2, 3], eliminated: 3, rule: "PREVIOUS_ROUND" }]);
+    expect(result.tie_breaks).toEqual([{ round: 2, tied: [2, 3], eliminated: 3, rule: 'PREVIOUS_ROUND' }]);
     expect(result.winner).toBe(2);
   });
 
-  it("looks back past an earlier tie, and exhausted ballots leave the majority denominator", () => {
+  it('looks back past an earlier tie, and exhausted ballots leave the majority denominator', () => {
     const result = tallyInstantRunoff({
       optionIds: [1, 2, 3, 4, 5],
       ballots: [b(8, 1), b(5, 2), b(4, 3, 2), b(1, 4, 3, 2), b(3, 5)],
-      seed: "s",
+      seed: 's',
     });
     expect(result.rounds).toEqual([
-      { round: 1, tallies: { "1": 8, "2": 5, "3": 4, "4": 1, "5": 3 }, exhausted: 0, eliminated: [4] },
-      { round: 2, tallies: { "1": 8, "2": 5, "3": 5, "5": 3 }, exhausted: 0, eliminated: [5] },
+      { round: 1, tallies: { '1': 8, '2': 5, '3': 4, '4': 1, '5': 3 }, exhausted: 0, eliminated: [4] },
+      { round: 2, tallies: { '1': 8, '2': 5, '3': 5, '5': 3 }, exhausted: 0, eliminated: [5] },
       // 2 and 3 tie here and in round 2; round 1 (5 vs 4) decides.
-      { round: 3, tallies: { "1": 8, "2": 5, "3": 5 }, exhausted: 3, eliminated: [3] },
+      { round: 3, tallies: { '1': 8, '2': 5, '3': 5 }, exhausted: 3, eliminated: [3] },
       // 10 of 18 continuing ballots is a majority although it is not one of all 21.
-      { round: 4, tallies: { "1": 8, "2": 10 }, exhausted: 3, eliminated: [] },
+      { round: 4, tallies: { '1': 8, '2': 10 }, exhausted: 3, eliminated: [] },
     ]);
-    expect(result.tie_breaks).toEqual([{ round: 3, tied: [2, 3], eliminated: 3, rule: "PREVIOUS_ROUND" }]);
+    expect(result.tie_breaks).toEqual([{ round: 3, tied: [2, 3], eliminated: 3, rule: 'PREVIOUS_ROUND' }]);
     expect(result.winner).toBe(2);
   });
 
-  it("batch-eliminates options that together trail the next one, without a tie-break", () => {
+  it('batch-eliminates options that together trail the next one, without a tie-break', () => {
     // 3 and 4 are tied at 1, but together (2) they trail option 2 (4): both go at once.
     const result = tallyInstantRunoff({
       optionIds: [1, 2, 3, 4],
       ballots: [b(5, 1), b(4, 2), b(1, 3), b(1, 4, 2)],
-      seed: "s",
+      seed: 's',
     });
     expect(result.rounds).toEqual([
-      { round: 1, tallies: { "1": 5, "2": 4, "3": 1, "4": 1 }, exhausted: 0, eliminated: [3, 4] },
-      { round: 2, tallies: { "1": 5, "2": 5 }, exhausted: 1, eliminated: [2] },
-      { round: 3, tallies: { "1": 5 }, exhausted: 6, eliminated: [] },
+      { round: 1, tallies: { '1': 5, '2': 4, '3': 1, '4': 1 }, exhausted: 0, eliminated: [3, 4] },
+      { round: 2, tallies: { '1': 5, '2': 5 }, exhausted: 1, eliminated: [2] },
+      { round: 3, tallies: { '1': 5 }, exhausted: 6, eliminated: [] },
     ]);
-    expect(result.tie_breaks).toEqual([{ round: 2, tied: [1, 2], eliminated: 2, rule: "PREVIOUS_ROUND" }]);
+    expect(result.tie_breaks).toEqual([{ round: 2, tied: [1, 2], eliminated: 2, rule: 'PREVIOUS_ROUND' }]);
     expect(result.winner).toBe(1);
   });
 
   it("a tie with no earlier round is broken by the poll's seed, reproducibly", () => {
-    const input = { optionIds: [1, 2], ballots: [b(5, 1), b(5, 2)], seed: "poll-42" };
+    const input = { optionIds: [1, 2], ballots: [b(5, 1), b(5, 2)], seed: 'poll-42' };
     const first = tabulateRanked(input);
     expect(tabulateRanked(input)).toEqual(first);
 
     // The documented rule, recomputed independently: sha256("seed:round:ids"), 6 bytes, mod n.
-    const pick = createHash("sha256").update("poll-42:1:1,2").digest().readUIntBE(0, 6) % 2;
+    const pick = createHash('sha256').update('poll-42:1:1,2').digest().readUIntBE(0, 6) % 2;
     const loser = [1, 2][pick];
-    expect(first.tie_breaks).toEqual([{ round: 1, tied: [1, 2], eliminated: loser, rule: "SEEDED_RANDOM" }]);
+    expect(first.tie_breaks).toEqual([{ round: 1, tied: [1, 2], eliminated: loser, rule: 'SEEDED_RANDOM' }]);
     expect(first.winner).toBe(loser === 1 ? 2 : 1);
     expect(first.rounds[1]).toEqual({ round: 2, tallies: { [String(first.winner)]: 5 }, exhausted: 5, eliminated: [] });
 
@@ -115,23 +115,23 @@ describe("tabulateRanked: hand-checked elections", () => {
     expect(winners).toEqual(new Set([1, 2]));
   });
 
-  it("an all-way tie keeps eliminating by tie-break until a majority exists", () => {
-    const result = tallyInstantRunoff({ optionIds: [1, 2, 3], ballots: [b(2, 1), b(2, 2), b(2, 3)], seed: "x" });
+  it('an all-way tie keeps eliminating by tie-break until a majority exists', () => {
+    const result = tallyInstantRunoff({ optionIds: [1, 2, 3], ballots: [b(2, 1), b(2, 2), b(2, 3)], seed: 'x' });
     expect(result.rounds).toHaveLength(3);
     expect(result.tie_breaks.map((t) => [t.round, t.rule])).toEqual([
-      [1, "SEEDED_RANDOM"],
-      [2, "SEEDED_RANDOM"],
+      [1, 'SEEDED_RANDOM'],
+      [2, 'SEEDED_RANDOM'],
     ]);
     expect(result.tie_breaks[0].tied).toEqual([1, 2, 3]);
     expect(result.winner).not.toBeNull();
   });
 
-  it("no ballots: one round of zeros and no winner", () => {
-    expect(tabulateRanked({ optionIds: [3, 1, 2], ballots: [], seed: "s" })).toEqual({
+  it('no ballots: one round of zeros and no winner', () => {
+    expect(tabulateRanked({ optionIds: [3, 1, 2], ballots: [], seed: 's' })).toEqual({
       winner: null,
-      rounds: [{ round: 1, tallies: { "1": 0, "2": 0, "3": 0 }, exhausted: 0, eliminated: [] }],
+      rounds: [{ round: 1, tallies: { '1': 0, '2': 0, '3': 0 }, exhausted: 0, eliminated: [] }],
       tie_breaks: [],
-      borda: { "1": 0, "2": 0, "3": 0 },
+      borda: { '1': 0, '2': 0, '3': 0 },
       condorcet_winner: null,
     });
   });
@@ -139,18 +139,13 @@ describe("tabulateRanked: hand-checked elections", () => {
 
 // ---- properties ----
 
-const electionArb = fc
-  .uniqueArray(fc.integer({ min: 1, max: 500 }), { minLength: 1, maxLength: 6 })
-  .chain((optionIds) =>
-    fc.record({
-      optionIds: fc.constant(optionIds),
-      ballots: fc.array(
-        fc.record({ ranking: fc.shuffledSubarray(optionIds), count: fc.integer({ min: 1, max: 30 }) }),
-        { maxLength: 25 },
-      ),
-      seed: fc.string({ maxLength: 8 }),
-    }),
-  );
+const electionArb = fc.uniqueArray(fc.integer({ min: 1, max: 500 }), { minLength: 1, maxLength: 6 }).chain((optionIds) =>
+  fc.record({
+    optionIds: fc.constant(optionIds),
+    ballots: fc.array(fc.record({ ranking: fc.shuffledSubarray(optionIds), count: fc.integer({ min: 1, max: 30 }) }), { maxLength: 25 }),
+    seed: fc.string({ maxLength: 8 }),
+  }),
+);
 
 const total = (ballots: RankedBallotGroup[]) => ballots.reduce((s, g) => s + g.count, 0);
 const sum = (tallies: Record<string, number>) => Object.values(tallies).reduce((s, v) => s + v, 0);
@@ -176,8 +171,8 @@ function referenceIrv(optionIds: number[], ballots: RankedBallotGroup[]): { winn
   }
 }
 
-describe("tabulateRanked: properties", () => {
-  it("continuing + exhausted = total ballots in every round; eliminated options never return", () => {
+describe('tabulateRanked: properties', () => {
+  it('continuing + exhausted = total ballots in every round; eliminated options never return', () => {
     fc.assert(
       fc.property(electionArb, (input) => {
         const result = tallyInstantRunoff(input);
@@ -193,7 +188,7 @@ describe("tabulateRanked: properties", () => {
     );
   });
 
-  it("the winner holds more than half of the continuing ballots in the final round", () => {
+  it('the winner holds more than half of the continuing ballots in the final round', () => {
     fc.assert(
       fc.property(electionArb, (input) => {
         const result = tallyInstantRunoff(input);
@@ -207,7 +202,7 @@ describe("tabulateRanked: properties", () => {
     );
   });
 
-  it("is deterministic and ignores ballot order and how identical ballots are split or merged", () => {
+  it('is deterministic and ignores ballot order and how identical ballots are split or merged', () => {
     fc.assert(
       fc.property(electionArb, fc.array(fc.nat()), (input, noise) => {
         const expected = tabulateRanked(input);
@@ -215,7 +210,7 @@ describe("tabulateRanked: properties", () => {
 
         const merged = new Map<string, RankedBallotGroup>();
         for (const g of input.ballots) {
-          const key = g.ranking.join(",");
+          const key = g.ranking.join(',');
           merged.set(key, { ranking: g.ranking, count: (merged.get(key)?.count ?? 0) + g.count });
         }
         expect(tabulateRanked({ ...input, ballots: [...merged.values()] })).toEqual(expected);
@@ -224,15 +219,23 @@ describe("tabulateRanked: properties", () => {
         const next = () => noise[i++ % Math.max(noise.length, 1)] ?? 0;
         const split = input.ballots.flatMap((g) => {
           const first = 1 + (next() % g.count);
-          return first < g.count ? [{ ...g, count: first }, { ...g, count: g.count - first }] : [g];
+          return first < g.count
+            ? [
+                { ...g, count: first },
+                { ...g, count: g.count - first },
+              ]
+            : [g];
         });
-        const shuffled = split.map((g) => ({ g, k: next() })).sort((x, y) => x.k - y.k).map((x) => x.g);
+        const shuffled = split
+          .map((g) => ({ g, k: next() }))
+          .sort((x, y) => x.k - y.k)
+          .map((x) => x.g);
         expect(tabulateRanked({ ...input, ballots: shuffled })).toEqual(expected);
       }),
     );
   });
 
-  it("batch elimination picks the same winner as one-at-a-time IRV whenever that has no ties", () => {
+  it('batch elimination picks the same winner as one-at-a-time IRV whenever that has no ties', () => {
     fc.assert(
       fc.property(electionArb, (input) => {
         const reference = referenceIrv(input.optionIds, input.ballots);
@@ -243,9 +246,8 @@ describe("tabulateRanked: properties", () => {
     );
   });
 
-  it("the Condorcet winner matches a brute-force pairwise count", () => {
-    const prefers = (r: number[], a: number, c: number) =>
-      r.includes(a) && (!r.includes(c) || r.indexOf(a) < r.indexOf(c));
+  it('the Condorcet winner matches a brute-force pairwise count', () => {
+    const prefers = (r: number[], a: number, c: number) => r.includes(a) && (!r.includes(c) || r.indexOf(a) < r.indexOf(c));
     fc.assert(
       fc.property(electionArb, (input) => {
         const beats = (a: number, c: number) => {
@@ -259,7 +261,9 @@ describe("tabulateRanked: properties", () => {
         };
         const expected =
           input.optionIds.length === 1
-            ? input.ballots.some((g) => g.ranking.length > 0) ? input.optionIds[0] : null
+            ? input.ballots.some((g) => g.ranking.length > 0)
+              ? input.optionIds[0]
+              : null
             : (input.optionIds.find((a) => input.optionIds.every((c) => c === a || beats(a, c))) ?? null);
         expect(condorcetWinner(input)).toBe(expected);
       }),

@@ -1,9 +1,9 @@
-import fc from "fast-check";
-import { describe, expect, it } from "vitest";
-import { BAYESIAN_PRIOR_WEIGHT, summarizeRatings } from "../../src/domain/tally/rating.js";
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { BAYESIAN_PRIOR_WEIGHT, summarizeRatings } from '../../src/domain/tally/rating.js';
 
-describe("summarizeRatings", () => {
-  it("computes hand-checked statistics and orders by Bayesian average", () => {
+describe('summarizeRatings', () => {
+  it('computes hand-checked statistics and orders by Bayesian average', () => {
     const { options } = summarizeRatings({
       optionIds: [10, 11, 12, 13],
       ratingMin: 1,
@@ -18,32 +18,49 @@ describe("summarizeRatings", () => {
     expect(BAYESIAN_PRIOR_WEIGHT).toBe(5);
     expect(options).toEqual([
       {
-        option_id: 11, count: 10, mean: 4.1, median: 4, stddev: 0.3,
-        histogram: { "1": 0, "2": 0, "3": 0, "4": 9, "5": 1 },
+        option_id: 11,
+        count: 10,
+        mean: 4.1,
+        median: 4,
+        stddev: 0.3,
+        histogram: { '1': 0, '2': 0, '3': 0, '4': 9, '5': 1 },
         bayesian_average: 3.9833, // (18.75 + 41) / 15
       },
       {
         // No ratings: nothing to average, and the prior alone places it.
-        option_id: 13, count: 0, mean: null, median: null, stddev: null,
-        histogram: { "1": 0, "2": 0, "3": 0, "4": 0, "5": 0 },
+        option_id: 13,
+        count: 0,
+        mean: null,
+        median: null,
+        stddev: null,
+        histogram: { '1': 0, '2': 0, '3': 0, '4': 0, '5': 0 },
         bayesian_average: 3.75,
       },
       {
         // Even count with different middle values: median is their mean.
-        option_id: 12, count: 2, mean: 3.5, median: 3.5, stddev: 1.5,
-        histogram: { "1": 0, "2": 1, "3": 0, "4": 0, "5": 1 },
+        option_id: 12,
+        count: 2,
+        mean: 3.5,
+        median: 3.5,
+        stddev: 1.5,
+        histogram: { '1': 0, '2': 1, '3': 0, '4': 0, '5': 1 },
         bayesian_average: 3.6786, // (18.75 + 7) / 7
       },
       {
         // Variance (4 + 0 + 0 + 4) / 4 = 2.
-        option_id: 10, count: 4, mean: 3, median: 3, stddev: 1.4142,
-        histogram: { "1": 1, "2": 0, "3": 2, "4": 0, "5": 1 },
+        option_id: 10,
+        count: 4,
+        mean: 3,
+        median: 3,
+        // biome-ignore lint/suspicious/noApproximativeNumericConstant: the rounded figure the API returns
+        stddev: 1.4142,
+        histogram: { '1': 1, '2': 0, '3': 2, '4': 0, '5': 1 },
         bayesian_average: 3.4167, // (18.75 + 12) / 9
       },
     ]);
   });
 
-  it("keeps a lone top rating from beating many high ratings", () => {
+  it('keeps a lone top rating from beating many high ratings', () => {
     const { options } = summarizeRatings({
       optionIds: [1, 2, 3],
       ratingMin: 1,
@@ -56,7 +73,7 @@ describe("summarizeRatings", () => {
     expect(options.map((o) => o.option_id)).toEqual([2, 1, 3]);
   });
 
-  it("breaks equal Bayesian averages by count, then by lower option id", () => {
+  it('breaks equal Bayesian averages by count, then by lower option id', () => {
     const { options } = summarizeRatings({
       optionIds: [9, 8, 7],
       ratingMin: 1,
@@ -66,12 +83,15 @@ describe("summarizeRatings", () => {
     expect(options.map((o) => o.option_id)).toEqual([9, 7, 8]);
   });
 
-  it("uses the scale midpoint as the prior when nobody rated anything", () => {
+  it('uses the scale midpoint as the prior when nobody rated anything', () => {
     const { options } = summarizeRatings({ optionIds: [2, 1], ratingMin: 0, ratingMax: 5, histograms: {} });
-    expect(options.map((o) => [o.option_id, o.bayesian_average])).toEqual([[1, 2.5], [2, 2.5]]);
+    expect(options.map((o) => [o.option_id, o.bayesian_average])).toEqual([
+      [1, 2.5],
+      [2, 2.5],
+    ]);
   });
 
-  it("ignores values outside the scale and stays exact at a million ratings", () => {
+  it('ignores values outside the scale and stays exact at a million ratings', () => {
     const { options } = summarizeRatings({
       optionIds: [1],
       ratingMin: 1,
@@ -79,22 +99,20 @@ describe("summarizeRatings", () => {
       histograms: { 1: { 0: 7, 6: 3, 5: 1_000_000 } },
     });
     expect(options[0]).toMatchObject({ count: 1_000_000, mean: 5, median: 5, stddev: 0, bayesian_average: 5 });
-    expect(options[0].histogram).toEqual({ "1": 0, "2": 0, "3": 0, "4": 0, "5": 1_000_000 });
+    expect(options[0].histogram).toEqual({ '1': 0, '2': 0, '3': 0, '4': 0, '5': 1_000_000 });
   });
 
-  it("always reports the full histogram, consistent with count, mean and order", () => {
-    const arb = fc
-      .record({ min: fc.integer({ min: -2, max: 3 }), span: fc.integer({ min: 0, max: 9 }) })
-      .chain(({ min, span }) =>
-        fc.record({
-          min: fc.constant(min),
-          max: fc.constant(min + span),
-          histograms: fc.dictionary(
-            fc.integer({ min: 1, max: 6 }).map(String),
-            fc.dictionary(fc.integer({ min: min - 1, max: min + span + 1 }).map(String), fc.nat(50)),
-          ),
-        }),
-      );
+  it('always reports the full histogram, consistent with count, mean and order', () => {
+    const arb = fc.record({ min: fc.integer({ min: -2, max: 3 }), span: fc.integer({ min: 0, max: 9 }) }).chain(({ min, span }) =>
+      fc.record({
+        min: fc.constant(min),
+        max: fc.constant(min + span),
+        histograms: fc.dictionary(
+          fc.integer({ min: 1, max: 6 }).map(String),
+          fc.dictionary(fc.integer({ min: min - 1, max: min + span + 1 }).map(String), fc.nat(50)),
+        ),
+      }),
+    );
     fc.assert(
       fc.property(arb, ({ min, max, histograms }) => {
         const { options } = summarizeRatings({

@@ -8,7 +8,11 @@ const TAG = clientTagOf('192.0.2.1', 'Mozilla/5.0');
 const tokens = createViewTokens(SECRET, TTL);
 
 /** The token with part `i` (pollId, issuedAt, nonce, client, mac) replaced. */
-const withPart = (token: string, i: number, value: string) => token.split('.').map((p, j) => (j === i ? value : p)).join('.');
+const withPart = (token: string, i: number, value: string) =>
+  token
+    .split('.')
+    .map((p, j) => (j === i ? value : p))
+    .join('.');
 /** A different character of the same alphabet at position `at` of a part. */
 const flip = (s: string, at = 0) => s.slice(0, at) + (s[at] === 'A' ? 'B' : 'A') + s.slice(at + 1);
 
@@ -46,7 +50,7 @@ describe('view tokens', () => {
     expect(tokens.verify(withPart(token, 0, '8'), 8, TAG, T0)).toBeNull();
   });
 
-  it('are refused when any part was changed, or the MAC is another secret\'s', () => {
+  it("are refused when any part was changed, or the MAC is another secret's", () => {
     const token = tokens.issue(7, TAG, T0);
     expect(tokens.verify(withPart(token, 1, String(T0 - 30_000)), 7, TAG, T0)).toBeNull();
     expect(tokens.verify(withPart(token, 2, flip(token.split('.')[2])), 7, TAG, T0)).toBeNull();

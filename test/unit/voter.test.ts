@@ -36,7 +36,12 @@ describe('voterIdentityOf', () => {
 
   it('knows an anonymous IPv4 voter by the hash, routed by the /24', () => {
     const id = voterIdentityOf({ pollId: 7, userId: null, ip: '192.0.2.1', userAgent: UA, fingerprint: 'fp' });
-    expect(id).toEqual({ voterKey: anonymousVoterKey(7, '192.0.2.1', UA, 'fp'), routingKey: '192.0.2.0/24', limitKey: '192.0.2.1', prefixes: ['192.0.2.0/24'] });
+    expect(id).toEqual({
+      voterKey: anonymousVoterKey(7, '192.0.2.1', UA, 'fp'),
+      routingKey: '192.0.2.0/24',
+      limitKey: '192.0.2.1',
+      prefixes: ['192.0.2.0/24'],
+    });
   });
 
   it('routes an anonymous IPv6 voter by the widest watched prefix (/48), limits them by /64', () => {

@@ -18,7 +18,28 @@ function figure(label, value, hint) {
 }
 
 function table(id, head, rows) {
-  $(id).replaceChildren(el('thead', {}, el('tr', {}, head.map((h) => el('th', { scope: 'col' }, h)))), el('tbody', {}, rows.map((r) => el('tr', {}, r.map((c, i) => (i === 0 ? el('th', { scope: 'row' }, String(c)) : el('td', {}, String(c))))))));
+  $(id).replaceChildren(
+    el(
+      'thead',
+      {},
+      el(
+        'tr',
+        {},
+        head.map((h) => el('th', { scope: 'col' }, h)),
+      ),
+    ),
+    el(
+      'tbody',
+      {},
+      rows.map((r) =>
+        el(
+          'tr',
+          {},
+          r.map((c, i) => (i === 0 ? el('th', { scope: 'row' }, String(c)) : el('td', {}, String(c)))),
+        ),
+      ),
+    ),
+  );
 }
 
 /** Draws (or redraws) a chart; the canvas's label tells screen readers what it shows. */
@@ -41,7 +62,9 @@ function timeSeries() {
   const points = minute ? data.time_series_last_hour : data.time_series;
   const labels = points.map((p) => {
     const d = new Date(minute ? p.minute : p.hour);
-    return minute ? d.toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' }) : d.toLocaleString([], { month: 'short', day: 'numeric', hour: '2-digit' });
+    return minute
+      ? d.toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' })
+      : d.toLocaleString([], { month: 'short', day: 'numeric', hour: '2-digit' });
   });
   const votes = points.map((p) => p.votes);
   draw(
@@ -53,7 +76,11 @@ function timeSeries() {
     },
     `Votes ${minute ? 'per minute over the last hour' : 'per hour'}: ${votes.reduce((a, b) => a + b, 0)} in all, at most ${Math.max(0, ...votes)} in one ${minute ? 'minute' : 'hour'}.`,
   );
-  table('table-time', [minute ? 'Minute' : 'Hour', 'Votes'], points.map((p, i) => [labels[i], p.votes]));
+  table(
+    'table-time',
+    [minute ? 'Minute' : 'Hour', 'Votes'],
+    points.map((p, i) => [labels[i], p.votes]),
+  );
 }
 
 function render() {
@@ -71,13 +98,19 @@ function render() {
   timeSeries();
 
   // ZZ: an address the country database does not place.
-  const countries = Object.entries(a.geographic_distribution).map(([c, n]) => [c === 'ZZ' ? 'unknown' : c, n]).sort((x, y) => y[1] - x[1]);
+  const countries = Object.entries(a.geographic_distribution)
+    .map(([c, n]) => [c === 'ZZ' ? 'unknown' : c, n])
+    .sort((x, y) => y[1] - x[1]);
   const top = countries.slice(0, 10);
   const rest = countries.slice(10).reduce((s, [, n]) => s + n, 0);
   if (rest) top.push(['others', rest]);
   draw(
     'chart-countries',
-    { type: 'bar', data: { labels: top.map(([c]) => c), datasets: [{ label: 'Voters', data: top.map(([, n]) => n), backgroundColor: css('--accent2') }] }, options: { indexAxis: 'y', plugins: { legend: { display: false } }, scales: { x: { beginAtZero: true, ticks: { precision: 0 } } } } },
+    {
+      type: 'bar',
+      data: { labels: top.map(([c]) => c), datasets: [{ label: 'Voters', data: top.map(([, n]) => n), backgroundColor: css('--accent2') }] },
+      options: { indexAxis: 'y', plugins: { legend: { display: false } }, scales: { x: { beginAtZero: true, ticks: { precision: 0 } } } },
+    },
     top.length ? `Voters by country: ${top.map(([c, n]) => `${c} ${n}`).join(', ')}.` : 'No voters yet.',
   );
   table('table-countries', ['Country', 'Voters'], countries);
@@ -85,15 +118,27 @@ function render() {
   const devices = Object.entries(a.device_breakdown);
   draw(
     'chart-devices',
-    { type: 'doughnut', data: { labels: devices.map(([d]) => d), datasets: [{ data: devices.map(([, n]) => n), backgroundColor: palette() }] }, options: { plugins: { legend: { position: legendSide() } } } },
+    {
+      type: 'doughnut',
+      data: { labels: devices.map(([d]) => d), datasets: [{ data: devices.map(([, n]) => n), backgroundColor: palette() }] },
+      options: { plugins: { legend: { position: legendSide() } } },
+    },
     `Voters by device: ${devices.map(([d, n]) => `${d} ${n}`).join(', ')}.`,
   );
   table('table-devices', ['Device', 'Voters'], devices);
 
-  const ballots = [['counted', a.unique_voters], ['held for review', a.suspicious_votes], ['rejected', a.rejected_votes]];
+  const ballots = [
+    ['counted', a.unique_voters],
+    ['held for review', a.suspicious_votes],
+    ['rejected', a.rejected_votes],
+  ];
   draw(
     'chart-ballots',
-    { type: 'doughnut', data: { labels: ballots.map(([l]) => l), datasets: [{ data: ballots.map(([, n]) => n), backgroundColor: [css('--ok'), css('--warn'), css('--bad')] }] }, options: { plugins: { legend: { position: legendSide() } } } },
+    {
+      type: 'doughnut',
+      data: { labels: ballots.map(([l]) => l), datasets: [{ data: ballots.map(([, n]) => n), backgroundColor: [css('--ok'), css('--warn'), css('--bad')] }] },
+      options: { plugins: { legend: { position: legendSide() } } },
+    },
     `Ballots: ${ballots.map(([l, n]) => `${n} ${l}`).join(', ')}.`,
   );
   table('table-ballots', ['Ballots', 'Number'], ballots);
@@ -159,7 +204,10 @@ async function load() {
   setInterval(loadFigures, 15_000);
 }
 
-for (const [id, value] of [['scale-minute', 'minute'], ['scale-hour', 'hour']]) {
+for (const [id, value] of [
+  ['scale-minute', 'minute'],
+  ['scale-hour', 'hour'],
+]) {
   $(id).addEventListener('click', () => {
     scale = value;
     $('scale-minute').setAttribute('aria-pressed', String(value === 'minute'));

@@ -130,7 +130,15 @@ export function setFormEnabled(form, poll, on) {
 /** A hash of stable browser traits: tells apart voters behind one address with the same browser. */
 export async function fingerprint() {
   if (!crypto.subtle) return undefined;
-  const traits = [Intl.DateTimeFormat().resolvedOptions().timeZone, navigator.languages?.join(','), navigator.hardwareConcurrency, navigator.platform, screen.colorDepth, navigator.deviceMemory, navigator.maxTouchPoints];
+  const traits = [
+    Intl.DateTimeFormat().resolvedOptions().timeZone,
+    navigator.languages?.join(','),
+    navigator.hardwareConcurrency,
+    navigator.platform,
+    screen.colorDepth,
+    navigator.deviceMemory,
+    navigator.maxTouchPoints,
+  ];
   return hex(await crypto.subtle.digest('SHA-256', new TextEncoder().encode(traits.join('|'))));
 }
 
@@ -214,7 +222,8 @@ export function followVote({ pollId, key, fingerprint: fp, onStatus }) {
 
 /** The sentence for a vote's review status (or null to keep the current one). */
 export function reviewText(status, changed) {
-  if (status === 'UNDER_REVIEW') return 'Received, under review: many votes came from your network at once (or very fast), so a moderator checks them before they count.';
+  if (status === 'UNDER_REVIEW')
+    return 'Received, under review: many votes came from your network at once (or very fast), so a moderator checks them before they count.';
   if (status === 'REJECTED') return 'Your vote was received but a moderator did not count it.';
   if (status === 'COUNTED') return changed ? 'Your vote was changed and is counted.' : 'Thank you, your vote is counted.';
   return null;

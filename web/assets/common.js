@@ -66,7 +66,11 @@ export async function api(path, { method = 'GET', body } = {}) {
   try {
     res = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
   } catch {
-    return { status: 0, body: { error: { code: 'NETWORK', message: 'Could not reach the server. Check your connection and try again.' } }, headers: new Headers() };
+    return {
+      status: 0,
+      body: { error: { code: 'NETWORK', message: 'Could not reach the server. Check your connection and try again.' } },
+      headers: new Headers(),
+    };
   }
   let data = null;
   try {
@@ -118,7 +122,11 @@ export function errorText(res) {
   return text;
 }
 
-const b64url = (bytes) => btoa(String.fromCharCode(...new Uint8Array(bytes))).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
+const b64url = (bytes) =>
+  btoa(String.fromCharCode(...new Uint8Array(bytes)))
+    .replace(/\+/g, '-')
+    .replace(/\//g, '_')
+    .replace(/=+$/, '');
 const randomText = () => b64url(crypto.getRandomValues(new Uint8Array(32)));
 
 /** The identity provider's OpenID configuration (authorization and token endpoints). */
@@ -137,7 +145,10 @@ async function signInWithProvider() {
   const state = randomText();
   const challenge = b64url(await crypto.subtle.digest('SHA-256', new TextEncoder().encode(verifier)));
   const redirectUri = `${location.origin}/auth/callback`;
-  sessionStorage.setItem(OIDC_KEY, JSON.stringify({ verifier, state, tokenEndpoint: config.token_endpoint, redirectUri, back: location.pathname + location.search }));
+  sessionStorage.setItem(
+    OIDC_KEY,
+    JSON.stringify({ verifier, state, tokenEndpoint: config.token_endpoint, redirectUri, back: location.pathname + location.search }),
+  );
   const url = new URL(config.authorization_endpoint);
   const params = {
     response_type: 'code',
@@ -162,7 +173,8 @@ export async function finishProviderSignIn() {
   const saved = JSON.parse(sessionStorage.getItem(OIDC_KEY) || 'null');
   sessionStorage.removeItem(OIDC_KEY);
   if (params.get('error')) throw new Error(params.get('error_description') || params.get('error'));
-  if (!saved || !params.get('code') || params.get('state') !== saved.state) throw new Error('This sign-in was not started here (or was already finished). Start it again.');
+  if (!saved || !params.get('code') || params.get('state') !== saved.state)
+    throw new Error('This sign-in was not started here (or was already finished). Start it again.');
   const form = new URLSearchParams({
     grant_type: 'authorization_code',
     code: params.get('code'),

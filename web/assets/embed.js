@@ -39,13 +39,16 @@ function refreshDetails(now) {
   if (poll.poll_type !== 'RANKED' && poll.poll_type !== 'RATING') return;
   if (detailsTimer && !now) return;
   clearTimeout(detailsTimer);
-  detailsTimer = setTimeout(async () => {
-    detailsTimer = null;
-    const res = await api(`/api/v1/polls/${pollId}/results${keyQuery}`);
-    if (res.status !== 200) return;
-    details = res.body;
-    if (lastState) renderResults($('results'), poll, lastState, details);
-  }, now ? 0 : 10_000);
+  detailsTimer = setTimeout(
+    async () => {
+      detailsTimer = null;
+      const res = await api(`/api/v1/polls/${pollId}/results${keyQuery}`);
+      if (res.status !== 200) return;
+      details = res.body;
+      if (lastState) renderResults($('results'), poll, lastState, details);
+    },
+    now ? 0 : 10_000,
+  );
 }
 
 function onResults(m) {

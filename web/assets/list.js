@@ -9,12 +9,7 @@ let cursor = null;
 function item(poll) {
   const details = [TYPE_LABELS[poll.poll_type] ?? poll.poll_type, `${poll.options.length} options`];
   if (poll.end_time) details.push(`ends ${new Date(poll.end_time).toLocaleString()}`);
-  return el(
-    'li',
-    {},
-    el('a', { href: `/polls/${encodeURIComponent(poll.poll_id)}` }, poll.question),
-    el('span', { className: 'meta' }, details.join(' · ')),
-  );
+  return el('li', {}, el('a', { href: `/polls/${encodeURIComponent(poll.poll_id)}` }, poll.question), el('span', { className: 'meta' }, details.join(' · ')));
 }
 
 async function loadPage() {

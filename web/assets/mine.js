@@ -36,7 +36,13 @@ function item(poll) {
   if (poll.status === 'ACTIVE') {
     const close = el('button', { type: 'button', className: 'secondary' }, 'Close');
     close.addEventListener('click', async () => {
-      if (await confirmDialog({ title: 'Close this poll?', text: `"${poll.question}" stops taking votes and its results become final.`, confirm: 'Close the poll' })) {
+      if (
+        await confirmDialog({
+          title: 'Close this poll?',
+          text: `"${poll.question}" stops taking votes and its results become final.`,
+          confirm: 'Close the poll',
+        })
+      ) {
         act(close, () => api(`/api/v1/polls/${poll.poll_id}/close`, { method: 'POST' }));
       }
     });
@@ -50,7 +56,12 @@ function item(poll) {
   const li = el(
     'li',
     {},
-    el('div', { className: 'mine-head' }, el('a', { href: pollLink(poll) }, poll.question), el('span', { className: `badge status-${poll.status.toLowerCase()}` }, STATUS_LABELS[poll.status])),
+    el(
+      'div',
+      { className: 'mine-head' },
+      el('a', { href: pollLink(poll) }, poll.question),
+      el('span', { className: `badge status-${poll.status.toLowerCase()}` }, STATUS_LABELS[poll.status]),
+    ),
     el('span', { className: 'meta' }, details.join(' · ')),
     actions,
   );

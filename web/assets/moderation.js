@@ -19,7 +19,10 @@ const textOf = (id) => poll.options.find((o) => String(o.option_id) === String(i
 
 function choiceText(v) {
   if (v.ranking) return v.ranking.map((id, i) => `${i + 1}. ${textOf(id)}`).join(', ');
-  if (v.ratings) return Object.entries(v.ratings).map(([id, r]) => `${textOf(id)}: ${r}`).join(', ');
+  if (v.ratings)
+    return Object.entries(v.ratings)
+      .map(([id, r]) => `${textOf(id)}: ${r}`)
+      .join(', ');
   return v.options.map(textOf).join(', ');
 }
 
@@ -37,7 +40,9 @@ async function decide(body, what) {
     changed += res.body.changed;
     // A network bigger than one batch: the server says how many are left.
     if (!body.prefix || res.body.remaining === 0 || res.body.reviewed === 0) {
-      say(`${body.decision === 'VALID' ? 'Approved' : 'Rejected'} ${reviewed} ${reviewed === 1 ? 'vote' : 'votes'}${changed !== reviewed ? ` (${reviewed - changed} already decided)` : ''}.`);
+      say(
+        `${body.decision === 'VALID' ? 'Approved' : 'Rejected'} ${reviewed} ${reviewed === 1 ? 'vote' : 'votes'}${changed !== reviewed ? ` (${reviewed - changed} already decided)` : ''}.`,
+      );
       break;
     }
   }
@@ -55,14 +60,23 @@ function prefixRow(p) {
     const verb = decision === 'VALID' ? 'Approve' : 'Reject';
     const ok = await confirmDialog({
       title: `${verb} ${p.count} ${p.count === 1 ? 'vote' : 'votes'} from ${label}?`,
-      text: decision === 'VALID' ? 'Every vote held from this network is added to the counts at once.' : 'Every vote held from this network stays out of the counts.',
+      text:
+        decision === 'VALID'
+          ? 'Every vote held from this network is added to the counts at once.'
+          : 'Every vote held from this network stays out of the counts.',
       confirm: `${verb} ${p.count}`,
     });
     if (ok) decide({ decision, prefix: p.prefix }, `${p.count} votes from ${label}`);
   };
   approve.addEventListener('click', () => ask('VALID'));
   reject.addEventListener('click', () => ask('REJECTED'));
-  return el('tr', {}, el('td', {}, el('code', {}, label)), el('td', {}, String(p.count)), el('td', {}, el('div', { className: 'actions' }, p.prefix ? [approve, reject] : 'decide one by one')));
+  return el(
+    'tr',
+    {},
+    el('td', {}, el('code', {}, label)),
+    el('td', {}, String(p.count)),
+    el('td', {}, el('div', { className: 'actions' }, p.prefix ? [approve, reject] : 'decide one by one')),
+  );
 }
 
 function voteRow(v) {
@@ -115,7 +129,9 @@ async function loadQueue(fresh) {
   }
   const q = res.body;
   $('mod-pending').textContent = String(q.pending_review);
-  $('prefixes').querySelector('tbody').replaceChildren(...q.prefixes.map(prefixRow));
+  $('prefixes')
+    .querySelector('tbody')
+    .replaceChildren(...q.prefixes.map(prefixRow));
   $('prefixes').hidden = q.prefixes.length === 0;
   $('prefixes-empty').hidden = q.prefixes.length > 0;
   const body = $('votes').querySelector('tbody');

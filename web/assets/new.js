@@ -7,7 +7,13 @@ let optionCount = 0;
 function addOption(text = '') {
   const n = ++optionCount;
   const textInput = el('input', { type: 'text', id: `option-${n}`, maxLength: 200, value: text, autocomplete: 'off', className: 'option-text-input' });
-  const imageInput = el('input', { type: 'url', id: `option-image-${n}`, maxLength: 2048, placeholder: 'https://… (optional image)', className: 'option-image-input' });
+  const imageInput = el('input', {
+    type: 'url',
+    id: `option-image-${n}`,
+    maxLength: 2048,
+    placeholder: 'https://… (optional image)',
+    className: 'option-image-input',
+  });
   const remove = el('button', { type: 'button', className: 'secondary small' }, 'Remove');
   const row = el(
     'li',
@@ -63,7 +69,10 @@ function body(status) {
     show_results_before_close: $('show-results').checked,
     require_authentication: $('require-auth').checked,
     captcha: $('captcha').value,
-    embed_origins: $('embed-origins').value.split(/[\s,]+/).map((o) => o.trim().replace(/\/$/, '')).filter(Boolean),
+    embed_origins: $('embed-origins')
+      .value.split(/[\s,]+/)
+      .map((o) => o.trim().replace(/\/$/, ''))
+      .filter(Boolean),
   };
   if (type === 'MULTIPLE_CHOICE' && $('max-choices').value) settings.max_choices = Number($('max-choices').value);
   if (type === 'RATING') {
@@ -102,7 +111,7 @@ function fieldInput(field) {
   if (/^options\.\d+\.image_url/.test(field)) return optionsList.children[Number(field.split('.')[1])]?.querySelector('.option-image-input');
   if (/^options\.\d+/.test(field)) return optionsList.children[Number(field.split('.')[1])]?.querySelector('.option-text-input');
   const key = Object.keys(FIELD_INPUTS).find((k) => field === k || field.startsWith(`${k}.`));
-  return key ? $(FIELD_INPUTS[key]) ?? optionsList.querySelector('input') : null;
+  return key ? ($(FIELD_INPUTS[key]) ?? optionsList.querySelector('input')) : null;
 }
 
 async function submit(e) {

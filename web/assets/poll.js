@@ -36,7 +36,11 @@ async function loadPoll() {
   viewToken = poll.view_token;
   poll.options.sort((a, b) => a.display_order - b.display_order);
   document.title = poll.question;
-  $('poll-status').textContent = new URLSearchParams(location.search).has('created') ? (poll.status === 'DRAFT' ? 'Draft saved. Publish it when it is ready.' : 'Your poll is open. Share it below.') : '';
+  $('poll-status').textContent = new URLSearchParams(location.search).has('created')
+    ? poll.status === 'DRAFT'
+      ? 'Draft saved. Publish it when it is ready.'
+      : 'Your poll is open. Share it below.'
+    : '';
   $('question').textContent = poll.question;
   $('poll-meta').textContent = describe(poll);
   buildForm();
@@ -80,7 +84,9 @@ function showManage() {
   const mine = isCreator();
   $('manage').hidden = !mine;
   if (!mine) return;
-  const state = { DRAFT: 'Draft: only you can see it. Publish it to open voting.', ACTIVE: 'Open for voting.', CLOSED: 'Closed: the results are final.' }[poll.status];
+  const state = { DRAFT: 'Draft: only you can see it. Publish it to open voting.', ACTIVE: 'Open for voting.', CLOSED: 'Closed: the results are final.' }[
+    poll.status
+  ];
   $('manage-state').textContent = state;
   $('publish').hidden = poll.status !== 'DRAFT';
   $('close').hidden = poll.status !== 'ACTIVE';
@@ -107,19 +113,32 @@ async function manage(action, button) {
 $('publish').addEventListener('click', (e) => manage(() => api(`/api/v1/polls/${pollId}/publish`, { method: 'POST' }), e.currentTarget));
 $('close').addEventListener('click', async (e) => {
   const button = e.currentTarget;
-  const sure = await confirmDialog({ title: 'Close this poll?', text: 'Voting stops for everyone and the results become final. This cannot be undone.', confirm: 'Close the poll' });
+  const sure = await confirmDialog({
+    title: 'Close this poll?',
+    text: 'Voting stops for everyone and the results become final. This cannot be undone.',
+    confirm: 'Close the poll',
+  });
   if (sure) manage(() => api(`/api/v1/polls/${pollId}/close`, { method: 'POST' }), button);
 });
 $('extend-form').addEventListener('submit', (e) => {
   e.preventDefault();
   const value = $('extend-end').value;
-  manage(() => api(`/api/v1/polls/${pollId}`, { method: 'PATCH', body: { end_time: value ? new Date(value).toISOString() : null } }), e.submitter ?? $('extend-form').querySelector('button'));
+  manage(
+    () => api(`/api/v1/polls/${pollId}`, { method: 'PATCH', body: { end_time: value ? new Date(value).toISOString() : null } }),
+    e.submitter ?? $('extend-form').querySelector('button'),
+  );
 });
 
 $('embed-form').addEventListener('submit', (e) => {
   e.preventDefault();
-  const origins = $('embed-origins').value.split(/[\s,]+/).map((o) => o.trim().replace(/\/$/, '')).filter(Boolean);
-  manage(() => api(`/api/v1/polls/${pollId}`, { method: 'PATCH', body: { settings: { embed_origins: origins } } }), e.submitter ?? $('embed-form').querySelector('button'));
+  const origins = $('embed-origins')
+    .value.split(/[\s,]+/)
+    .map((o) => o.trim().replace(/\/$/, ''))
+    .filter(Boolean);
+  manage(
+    () => api(`/api/v1/polls/${pollId}`, { method: 'PATCH', body: { settings: { embed_origins: origins } } }),
+    e.submitter ?? $('embed-form').querySelector('button'),
+  );
 });
 
 // ---------------------------------------------------------------- sharing
@@ -133,7 +152,8 @@ function showShare() {
   $('qr').src = `/polls/${pollId}/qr.svg${q}`;
   const embedUrl = `${location.origin}/embed/polls/${pollId}${q}`;
   const title = poll.question.replace(/[&"<>]/g, (c) => ({ '&': '&amp;', '"': '&quot;', '<': '&lt;', '>': '&gt;' })[c]);
-  $('embed-code').value = `<iframe src="${embedUrl}" title="Poll: ${title}" width="100%" height="520" style="border:0;max-width:640px" loading="lazy"></iframe>`;
+  $('embed-code').value =
+    `<iframe src="${embedUrl}" title="Poll: ${title}" width="100%" height="520" style="border:0;max-width:640px" loading="lazy"></iframe>`;
   const origins = poll.settings.embed_origins ?? [];
   $('embed-note').textContent = origins.length
     ? `Browsers show the embed only on ${origins.join(', ')} (the poll's embed origins).`
@@ -226,7 +246,9 @@ function onResults(m) {
 function onHidden() {
   if (hidden) return;
   hidden = true;
-  $('results').replaceChildren(el('p', { className: 'hidden-results' }, 'Results are hidden until the poll closes. They will appear here by themselves at the close: no need to reload.'));
+  $('results').replaceChildren(
+    el('p', { className: 'hidden-results' }, 'Results are hidden until the poll closes. They will appear here by themselves at the close: no need to reload.'),
+  );
 }
 
 $('vote-form').addEventListener('submit', submitVote);

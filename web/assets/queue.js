@@ -26,7 +26,12 @@ async function load() {
       const res = await api(`/api/v1/polls/${pollId}`);
       const question = res.status === 200 ? res.body.question : `Poll ${pollId}`;
       const keyQuery = res.body?.access_key ? `?key=${encodeURIComponent(res.body.access_key)}` : '';
-      return el('li', {}, el('a', { href: `/polls/${pollId}/moderation${keyQuery}` }, question), el('span', { className: 'meta' }, `${n}${cursor ? '+' : ''} held ${n === 1 ? 'vote' : 'votes'}`));
+      return el(
+        'li',
+        {},
+        el('a', { href: `/polls/${pollId}/moderation${keyQuery}` }, question),
+        el('span', { className: 'meta' }, `${n}${cursor ? '+' : ''} held ${n === 1 ? 'vote' : 'votes'}`),
+      );
     }),
   );
   $('queue').replaceChildren(...items);

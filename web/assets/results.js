@@ -54,7 +54,9 @@ function multiple(poll, m, counts) {
   const top = Math.max(0, ...Object.values(counts));
   const rows = poll.options.map((o) => {
     const n = counts[o.option_id] ?? 0;
-    return barRow(o.text, `${pct(n, voters)}% of voters (${n} of ${voters}) · ${pct(n, selections)}% of selections`, pct(n, voters), { lead: n > 0 && n === top });
+    return barRow(o.text, `${pct(n, voters)}% of voters (${n} of ${voters}) · ${pct(n, selections)}% of selections`, pct(n, voters), {
+      lead: n > 0 && n === top,
+    });
   });
   return [
     el('ul', { className: 'bars' }, rows),
@@ -105,7 +107,12 @@ function runoffRounds(poll, r, ballots) {
     const eb = eliminatedIn.get(String(b.option_id)) ?? Infinity;
     return eb - ea || (last.tallies[b.option_id] ?? 0) - (last.tallies[a.option_id] ?? 0);
   });
-  const head = el('tr', {}, el('th', { scope: 'col' }, 'Option'), r.rounds.map((round) => el('th', { scope: 'col' }, `Round ${round.round}`)));
+  const head = el(
+    'tr',
+    {},
+    el('th', { scope: 'col' }, 'Option'),
+    r.rounds.map((round) => el('th', { scope: 'col' }, `Round ${round.round}`)),
+  );
   const body = order.map((o) => {
     const id = String(o.option_id);
     return el(
@@ -119,22 +126,39 @@ function runoffRounds(poll, r, ballots) {
       }),
     );
   });
-  const exhausted = el('tr', { className: 'exhausted' }, el('th', { scope: 'row' }, 'Exhausted (no choice left)'), r.rounds.map((round) => el('td', {}, String(round.exhausted))));
-  const table = el('table', { className: 'rounds' }, el('caption', {}, 'Instant-runoff rounds: ballots counting for each option'), el('thead', {}, head), el('tbody', {}, body, exhausted));
+  const exhausted = el(
+    'tr',
+    { className: 'exhausted' },
+    el('th', { scope: 'row' }, 'Exhausted (no choice left)'),
+    r.rounds.map((round) => el('td', {}, String(round.exhausted))),
+  );
+  const table = el(
+    'table',
+    { className: 'rounds' },
+    el('caption', {}, 'Instant-runoff rounds: ballots counting for each option'),
+    el('thead', {}, head),
+    el('tbody', {}, body, exhausted),
+  );
 
   const steps = r.rounds.map((round) => {
     const continuing = ballots - round.exhausted;
     const need = Math.floor(continuing / 2) + 1;
     const text = [`Round ${round.round}: ${plural(continuing, 'ballot')} still count (a majority is ${need}).`];
     if (round.eliminated.length === 0) {
-      text.push(r.winner !== null && round === r.rounds.at(-1) ? ` ${textOf(poll, r.winner)} has ${round.tallies[r.winner]}, more than half: it wins.` : ' Nobody can win: no ballot ranks any option left.');
+      text.push(
+        r.winner !== null && round === r.rounds.at(-1)
+          ? ` ${textOf(poll, r.winner)} has ${round.tallies[r.winner]}, more than half: it wins.`
+          : ' Nobody can win: no ballot ranks any option left.',
+      );
     } else {
       const tie = r.tie_breaks.find((t) => t.round === round.round);
       if (tie) {
         const rule = tie.rule === 'PREVIOUS_ROUND' ? 'it had fewer votes in an earlier round' : 'a draw from the poll\u2019s tie-break seed (see below)';
         text.push(` ${names(poll, tie.tied)} tied for fewest votes; ${textOf(poll, tie.eliminated)} is eliminated because ${rule}.`);
       } else {
-        text.push(` No majority: ${names(poll, round.eliminated)} ${round.eliminated.length > 1 ? 'are eliminated together (together fewer votes than the next option, so none could catch up)' : 'is eliminated (fewest votes)'}; their ballots move to their next choice.`);
+        text.push(
+          ` No majority: ${names(poll, round.eliminated)} ${round.eliminated.length > 1 ? 'are eliminated together (together fewer votes than the next option, so none could catch up)' : 'is eliminated (fewest votes)'}; their ballots move to their next choice.`,
+        );
       }
     }
     if (round.exhausted) text.push(` ${plural(round.exhausted, 'ballot')} had no choice left.`);
@@ -149,15 +173,29 @@ function otherMethods(poll, r) {
   const condorcet = r.condorcet_winner === null ? 'none (no option beats every other one head to head: a tie or a cycle)' : textOf(poll, r.condorcet_winner);
   return [
     el('h3', {}, 'Other ways to count the same ballots'),
-    el('p', { className: 'meta' }, `Borda count: ${n - 1} points for a first place, ${n - 2} for a second, and so on; unranked options get 0. For comparison only: the instant runoff decides.`),
-    el('ul', { className: 'borda' }, borda.map(([id, points]) => el('li', {}, `${textOf(poll, id)}: ${plural(points, 'point')}`))),
+    el(
+      'p',
+      { className: 'meta' },
+      `Borda count: ${n - 1} points for a first place, ${n - 2} for a second, and so on; unranked options get 0. For comparison only: the instant runoff decides.`,
+    ),
+    el(
+      'ul',
+      { className: 'borda' },
+      borda.map(([id, points]) => el('li', {}, `${textOf(poll, id)}: ${plural(points, 'point')}`)),
+    ),
     el('p', {}, 'Condorcet winner: ', el('strong', {}, condorcet)),
   ];
 }
 
 function seedNote(r, final) {
   const box = el('details', { className: 'seed' }, el('summary', {}, 'Recount it yourself: the tie-break seed'));
-  box.append(el('p', { className: 'meta' }, 'A tie that earlier rounds cannot break is settled by sha256(seed:round:tied option ids, ascending, comma-separated); the first 6 bytes, modulo the number tied, pick who is eliminated. The seed was fixed when the poll was created; its hash is published from the start and the seed itself at the close, so nobody could steer a tie.'));
+  box.append(
+    el(
+      'p',
+      { className: 'meta' },
+      'A tie that earlier rounds cannot break is settled by sha256(seed:round:tied option ids, ascending, comma-separated); the first 6 bytes, modulo the number tied, pick who is eliminated. The seed was fixed when the poll was created; its hash is published from the start and the seed itself at the close, so nobody could steer a tie.',
+    ),
+  );
   box.append(el('p', {}, 'Seed hash (sha256): ', el('code', {}, r.seed_hash ?? '')));
   box.append(el('p', {}, final && r.seed ? 'Seed: ' : 'Seed: revealed when the poll closes.', final && r.seed ? el('code', {}, r.seed) : ''));
   return box;
@@ -168,7 +206,10 @@ function rating(poll, m, counts, details) {
   const live = new Map((m.rating?.ranking ?? []).map((r) => [String(r.option_id), r]));
   const full = new Map((details?.rating?.options ?? []).map((r) => [String(r.option_id), r]));
   // Best first, as the server orders them (Bayesian average); the live order where it is newer.
-  const order = m.rating?.ranking?.map((r) => String(r.option_id)) ?? details?.rating?.options.map((r) => String(r.option_id)) ?? poll.options.map((o) => String(o.option_id));
+  const order =
+    m.rating?.ranking?.map((r) => String(r.option_id)) ??
+    details?.rating?.options.map((r) => String(r.option_id)) ??
+    poll.options.map((o) => String(o.option_id));
   const rows = order.map((id, i) => {
     const f = full.get(id);
     const l = live.get(id);
@@ -177,11 +218,18 @@ function rating(poll, m, counts, details) {
     const figures = [mean === null ? 'no ratings yet' : `average ${mean.toFixed(2)}`];
     if (f?.median !== null && f?.median !== undefined) figures.push(`median ${f.median}`);
     figures.push(plural(count, 'rating'));
-    return barRow(textOf(poll, id), figures.join(' · '), mean === null ? 0 : pct(mean - min, max - min), { lead: i === 0 && count > 0, after: f ? histogram(f.histogram, min, max, textOf(poll, id)) : null });
+    return barRow(textOf(poll, id), figures.join(' · '), mean === null ? 0 : pct(mean - min, max - min), {
+      lead: i === 0 && count > 0,
+      after: f ? histogram(f.histogram, min, max, textOf(poll, id)) : null,
+    });
   });
   return [
     el('ul', { className: 'bars' }, rows),
-    el('p', { className: 'meta explain' }, `Ratings from ${min} to ${max}. Ordered best first by a weighted average that starts each option with a few average ratings, so one early 5 does not beat many 4.8s. Bars show the average on the scale; below each, how many gave each rating.`),
+    el(
+      'p',
+      { className: 'meta explain' },
+      `Ratings from ${min} to ${max}. Ordered best first by a weighted average that starts each option with a few average ratings, so one early 5 does not beat many 4.8s. Bars show the average on the scale; below each, how many gave each rating.`,
+    ),
   ];
 }
 
@@ -193,7 +241,15 @@ function histogram(h, min, max, label) {
   for (const [v, n] of values) {
     const bar = el('span', { className: 'hbar' });
     bar.style.height = `${pct(n, most)}%`;
-    list.append(el('li', { title: `${v}: ${plural(n, 'rating')}` }, el('span', { className: 'hcol', ariaHidden: 'true' }, bar), el('span', { className: 'hval' }, String(v)), el('span', { className: 'visually-hidden' }, `: ${plural(n, 'rating')}`)));
+    list.append(
+      el(
+        'li',
+        { title: `${v}: ${plural(n, 'rating')}` },
+        el('span', { className: 'hcol', ariaHidden: 'true' }, bar),
+        el('span', { className: 'hval' }, String(v)),
+        el('span', { className: 'visually-hidden' }, `: ${plural(n, 'rating')}`),
+      ),
+    );
   }
   return list;
 }

@@ -15,10 +15,13 @@ function endWhenStalled(res: Response, idleMs: number): () => void {
   let progressAt = Date.now();
   const onDrain = () => (progressAt = Date.now());
   res.on('drain', onDrain);
-  const timer = setInterval(() => {
-    if (!res.writableNeedDrain) progressAt = Date.now();
-    else if (Date.now() - progressAt >= idleMs) res.destroy();
-  }, Math.max(10, Math.min(1000, idleMs / 4)));
+  const timer = setInterval(
+    () => {
+      if (!res.writableNeedDrain) progressAt = Date.now();
+      else if (Date.now() - progressAt >= idleMs) res.destroy();
+    },
+    Math.max(10, Math.min(1000, idleMs / 4)),
+  );
   timer.unref();
   return () => {
     clearInterval(timer);
@@ -57,9 +60,7 @@ export function pollViewRecorder(analytics: AnalyticsService) {
   return (pollId: number, req: Request): void => {
     try {
       const caller = callerOf(req);
-      const viewer = caller
-        ? `u:${caller.userId}`
-        : anonymousVoterKey(pollId, clientIp(req, req.app.get('trust proxy fn')), req.headers['user-agent'] ?? '');
+      const viewer = caller ? `u:${caller.userId}` : anonymousVoterKey(pollId, clientIp(req, req.app.get('trust proxy fn')), req.headers['user-agent'] ?? '');
       analytics.recordView(pollId, viewer);
     } catch {
       // A view that cannot be counted must never fail the page.

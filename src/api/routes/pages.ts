@@ -59,8 +59,7 @@ export function pageCsp(publicRealtimeUrl: string, opts: { frameAncestors?: stri
   ].join('; ');
 }
 
-const escapeHtml = (s: string) =>
-  s.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
+const escapeHtml = (s: string) => s.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
 
 export interface PagesDeps {
   publicRealtimeUrl: string;
@@ -190,7 +189,10 @@ export function pagesRouter({ publicRealtimeUrl, imageHosts, signIn = { dev: fal
     const link = `${req.protocol}://${req.get('host')}/polls/${pollId}${key ? `?key=${encodeURIComponent(key)}` : ''}`;
     const svg = await QRCode.toString(link, { type: 'svg', errorCorrectionLevel: 'M', margin: 2 });
     // The Host header is the client's to set: never share one client's image with another.
-    res.set({ 'Cache-Control': 'private, no-store', 'X-Content-Type-Options': 'nosniff', 'Content-Security-Policy': "default-src 'none'" }).type('image/svg+xml').send(svg);
+    res
+      .set({ 'Cache-Control': 'private, no-store', 'X-Content-Type-Options': 'nosniff', 'Content-Security-Policy': "default-src 'none'" })
+      .type('image/svg+xml')
+      .send(svg);
   });
 
   r.get('/assets/:file', (req, res, next) => {

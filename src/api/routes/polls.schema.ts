@@ -64,6 +64,9 @@ export type PatchPollBody = z.infer<typeof patchPollSchema>;
 export const listPollsSchema = z.strictObject({
   status: z.enum(['DRAFT', 'ACTIVE', 'CLOSED']).optional(),
   limit: z.coerce.number().int().min(1).max(100).default(20),
-  cursor: z.string().regex(/^[1-9][0-9]{0,15}$/, 'not a cursor from this API').optional(),
+  cursor: z
+    .string()
+    .regex(/^[1-9][0-9]{0,15}$/, 'not a cursor from this API')
+    .optional(),
   creator: z.literal('me').optional(),
 });

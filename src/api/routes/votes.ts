@@ -53,7 +53,7 @@ export function createVoteRoute(deps: {
       const raw = await readJsonBody(req, VOTE_BODY_LIMIT);
       const parsed = voteBodySchema.safeParse(raw);
       if (!parsed.success) throw zodToValidationError(parsed.error);
-      const accessKey = query ? new URLSearchParams(query).get('key') ?? undefined : undefined;
+      const accessKey = query ? (new URLSearchParams(query).get('key') ?? undefined) : undefined;
       const result = await castVote({
         pollId,
         caller,

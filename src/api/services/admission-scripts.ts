@@ -193,10 +193,26 @@ export function encodeAdmit(k: AdmitKeys, a: AdmitArgs): Array<string | number> 
   // Unused prefix slots repeat the claim key (same slot, never read): the key count stays fixed.
   const pairs = [...k.prefixes.flat(), ...Array(2 * (MAX_PREFIXES - k.prefixes.length)).fill(k.claim)];
   return [
-    k.claim, k.pending, k.closed, k.ipVotes, k.viewToken, ...pairs,
-    a.voteId, a.allowChange ? '1' : '0', a.pendingTtlMs, a.windowMs, a.prefixLimit, a.captchaSolved ? '1' : '0',
-    a.captchaIfFlagged ? '1' : '0', a.ipSoft, a.ipHard, a.ipWindowMs, a.endMs, a.viewTokenTtlMs,
-    a.viewTokenRequired ? '1' : '0', k.prefixes.length,
+    k.claim,
+    k.pending,
+    k.closed,
+    k.ipVotes,
+    k.viewToken,
+    ...pairs,
+    a.voteId,
+    a.allowChange ? '1' : '0',
+    a.pendingTtlMs,
+    a.windowMs,
+    a.prefixLimit,
+    a.captchaSolved ? '1' : '0',
+    a.captchaIfFlagged ? '1' : '0',
+    a.ipSoft,
+    a.ipHard,
+    a.ipWindowMs,
+    a.endMs,
+    a.viewTokenTtlMs,
+    a.viewTokenRequired ? '1' : '0',
+    k.prefixes.length,
   ];
 }
 export const ADMIT_KEY_COUNT = 5 + 2 * MAX_PREFIXES;
@@ -273,5 +289,10 @@ export type PrefixWatch = { outcome: 'captcha_flagged' } | { outcome: 'watched';
 /** Decodes WATCH_PREFIXES's reply. */
 export function decodeWatch(r: unknown[]): PrefixWatch {
   if (num(r[0]) === 3) return { outcome: 'captcha_flagged' };
-  return { outcome: 'watched', flaggedBefore: num(r[1]) === 1, crossed: r[2] ? String(r[2]).split(',').map(Number) : [], windowVoteIds: r.slice(3).map(String) };
+  return {
+    outcome: 'watched',
+    flaggedBefore: num(r[1]) === 1,
+    crossed: r[2] ? String(r[2]).split(',').map(Number) : [],
+    windowVoteIds: r.slice(3).map(String),
+  };
 }

@@ -8,7 +8,13 @@ import type { Payload } from 'altcha-lib/v1/types';
  * base64 JSON payload the ALTCHA widget posts ({algorithm, challenge, number, salt,
  * signature}); it must be genuine, unexpired and never used before.
  */
-export function createCaptcha({ secret, redis, usedKey, maxNumber, ttlSeconds }: {
+export function createCaptcha({
+  secret,
+  redis,
+  usedKey,
+  maxNumber,
+  ttlSeconds,
+}: {
   secret: string;
   redis: RedisClient;
   usedKey: (signature: string) => string;

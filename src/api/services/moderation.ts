@@ -42,7 +42,13 @@ function decodeCursor(raw: string): { created_at: string; vote_id: string } {
 const BULK_LIMIT = 10_000;
 
 /** The human review queue: flagged votes in, decisions (never deletions) out. */
-export function createModerationService({ db, publisher, keys, onReviewed, onCountsChanged }: {
+export function createModerationService({
+  db,
+  publisher,
+  keys,
+  onReviewed,
+  onCountsChanged,
+}: {
   db: Kysely<DB>;
   publisher: RedisClient;
   keys: RedisKeys;
@@ -76,7 +82,12 @@ export function createModerationService({ db, publisher, keys, onReviewed, onCou
      * prefix and time, plus the prefixes the queue comes from. Never a full address; on anonymous
      * polls no User-Agent either and times cut to the minute, so the creator still cannot tell who voted.
      */
-    async listForPoll(pollId: number, caller: Principal | null, key: string | undefined, q: { status: VoteStatus; prefix?: string; limit: number; cursor?: string }) {
+    async listForPoll(
+      pollId: number,
+      caller: Principal | null,
+      key: string | undefined,
+      q: { status: VoteStatus; prefix?: string; limit: number; cursor?: string },
+    ) {
       const poll = await loadModerated(pollId, caller, key);
       const [rows, prefixes, pending] = await Promise.all([
         listPollReviewQueue(db, { pollId, status: q.status, prefix: q.prefix, after: q.cursor ? decodeCursor(q.cursor) : undefined, limit: q.limit + 1 }),

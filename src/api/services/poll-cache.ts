@@ -19,7 +19,19 @@ export interface CachedPoll extends PollWithOptions {
  * queue in Redis and are committed once it is back): a close is still honoured, through the
  * flag the close sets where votes are admitted, and so is the end time.
  */
-export function createPollCache({ db, subscriber, keys, ttlMs, staleMs = 0 }: { db: Kysely<DB>; subscriber?: RedisClient; keys: RedisKeys; ttlMs: number; staleMs?: number }) {
+export function createPollCache({
+  db,
+  subscriber,
+  keys,
+  ttlMs,
+  staleMs = 0,
+}: {
+  db: Kysely<DB>;
+  subscriber?: RedisClient;
+  keys: RedisKeys;
+  ttlMs: number;
+  staleMs?: number;
+}) {
   const cache = createTtlCache<number, CachedPoll | null>({
     ttlMs,
     staleOnErrorMs: staleMs,

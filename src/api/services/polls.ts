@@ -153,13 +153,14 @@ export function createPollService(deps: PollChangeDeps & { db: Kysely<DB>; parti
             checkEndInFuture(end_time);
             checkShape(locked.poll.poll_type, locked.options.length, locked.poll.start_time, end_time);
           }
-          const nextSettings = settings?.show_results_before_close === undefined && settings?.embed_origins === undefined
-            ? undefined
-            : {
-                ...locked.poll.settings,
-                ...(settings.show_results_before_close !== undefined && { show_results_before_close: settings.show_results_before_close }),
-                ...(settings.embed_origins !== undefined && { embed_origins: embedOriginsOf(settings.embed_origins) }),
-              };
+          const nextSettings =
+            settings?.show_results_before_close === undefined && settings?.embed_origins === undefined
+              ? undefined
+              : {
+                  ...locked.poll.settings,
+                  ...(settings.show_results_before_close !== undefined && { show_results_before_close: settings.show_results_before_close }),
+                  ...(settings.embed_origins !== undefined && { embed_origins: embedOriginsOf(settings.embed_origins) }),
+                };
           const row = await updatePoll(trx, pollId, { end_time, settings: nextSettings });
           if (end_time !== undefined) await scheduleCloseOf(row);
           return { poll: row, options: locked.options };
@@ -185,7 +186,7 @@ export function createPollService(deps: PollChangeDeps & { db: Kysely<DB>; parti
           is_anonymous: body.is_anonymous,
           allow_change_vote: body.allow_change_vote,
           visibility: body.visibility,
-          access_key: visibility === 'PRIVATE' ? locked.poll.access_key ?? randomBytes(18).toString('base64url') : null,
+          access_key: visibility === 'PRIVATE' ? (locked.poll.access_key ?? randomBytes(18).toString('base64url')) : null,
           start_time: body.start_time,
           end_time: body.end_time,
           settings,

@@ -20,14 +20,15 @@ export function toResultsResponse(s: ResultsState) {
     total_votes: s.total_votes,
     pending_review: s.pending_review,
     options: s.options,
-    ...(s.ranked_input && ranked && {
-      ranked: {
-        ...ranked,
-        seed_hash: tiebreakSeedHash(s.ranked_input.seed),
-        // Revealed only once no ballot can be cast with knowledge of how ties will fall.
-        ...(s.status === 'CLOSED' && { seed: s.ranked_input.seed }),
-      },
-    }),
+    ...(s.ranked_input &&
+      ranked && {
+        ranked: {
+          ...ranked,
+          seed_hash: tiebreakSeedHash(s.ranked_input.seed),
+          // Revealed only once no ballot can be cast with knowledge of how ties will fall.
+          ...(s.status === 'CLOSED' && { seed: s.ranked_input.seed }),
+        },
+      }),
     ...(rating && { rating: { ...rating, bayesian_prior_weight: BAYESIAN_PRIOR_WEIGHT } }),
     updated_at: s.updated_at.toISOString(),
   };

@@ -143,7 +143,8 @@ export function createVoteService(deps: {
     const check = raw === undefined ? undefined : viewTokens.verify(raw, poll.poll_id, clientTagOf(input.ip, input.userAgent), now);
     if (check === null) throw validationError('view_token is not a token issued for this poll', { field: 'view_token' });
     const state: ViewTokenState = check?.state ?? 'missing';
-    if (required && state !== 'valid') throw validationError(`This poll needs a fresh view token (yours is ${state}): load the poll again`, { field: 'view_token' });
+    if (required && state !== 'valid')
+      throw validationError(`This poll needs a fresh view token (yours is ${state}): load the poll again`, { field: 'view_token' });
     if (!check || state !== 'valid') return { state, required, nonce: null, ttlMs: 0, responseMs: null };
     const responseMs = Math.min(now - check.issuedAt, 2_147_483_647);
     return { state, required, nonce: check.nonce, ttlMs: Math.max(1, viewTokens.ttlMs - responseMs), responseMs };
@@ -152,7 +153,13 @@ export function createVoteService(deps: {
   /** The voter's partition and the keys of their admission. */
   function place({ poll, tags }: CachedPoll, input: CastVoteInput, nonce: string | null): Placement {
     const pollId = poll.poll_id;
-    const voter = voterIdentityOf({ pollId, userId: input.caller?.userId ?? null, ip: input.ip, userAgent: input.userAgent, fingerprint: input.body.fingerprint });
+    const voter = voterIdentityOf({
+      pollId,
+      userId: input.caller?.userId ?? null,
+      ip: input.ip,
+      userAgent: input.userAgent,
+      fingerprint: input.body.fingerprint,
+    });
     const partition = partitionOf(voter.routingKey, poll.partitions);
     const tag = tags[partition];
     // A signed-in voter's claim is in their user's partition; their address's windows in the address's.
@@ -222,11 +229,16 @@ export function createVoteService(deps: {
     }
     const admitted = await admit(cached, input, at, token, solved);
     const release = () => admission.release(at.keys, admitted.voteId, admitted.seq, admitted.outcome === 'new');
-    const velocity = input.caller && at.windows.length ? await watchPrefixes(at, admitted.voteId, captchaModeOf(cached) !== 'off' && !solved, release) : admitted;
+    const velocity =
+      input.caller && at.windows.length ? await watchPrefixes(at, admitted.voteId, captchaModeOf(cached) !== 'off' && !solved, release) : admitted;
     const flagJobs = flagCrossedWindows(input.pollId, at.prefixes, velocity);
     const changed = admitted.outcome === 'changed' || (await storedBefore(cached, at, admitted, release, now));
 
-    const reasons = flagReasonsOf({ prefixFlagged: velocity.flaggedBefore || velocity.crossed.length > 0, responseMs: token.responseMs, minResponseMs: integrity.minResponseMs });
+    const reasons = flagReasonsOf({
+      prefixFlagged: velocity.flaggedBefore || velocity.crossed.length > 0,
+      responseMs: token.responseMs,
+      minResponseMs: integrity.minResponseMs,
+    });
     const tokenState: ViewTokenState = token.nonce && !admitted.viewTokenFresh ? 'reused' : token.state;
     const vote = queuedVoteOf(cached, input, at, admitted, ballot, reasons, tokenState === 'valid' ? token.responseMs : null, tokenState);
     try {
@@ -243,10 +255,12 @@ export function createVoteService(deps: {
 
   /** A signed-in vote's velocity windows (second round trip); a flagged prefix wanting a CAPTCHA releases the claim. */
   async function watchPrefixes(at: Placement, voteId: string, captchaIfFlagged: boolean, release: () => Promise<unknown>) {
-    const w = await admission.watch(at.windows, { voteId, windowMs: integrity.prefixWindowMs, prefixLimit: integrity.prefixLimit, captchaIfFlagged }).catch(async () => {
-      await release();
-      throw unavailable();
-    });
+    const w = await admission
+      .watch(at.windows, { voteId, windowMs: integrity.prefixWindowMs, prefixLimit: integrity.prefixLimit, captchaIfFlagged })
+      .catch(async () => {
+        await release();
+        throw unavailable();
+      });
     if (w.outcome === 'watched') return w;
     await release();
     throw await withChallenge(ADMISSION_REFUSALS.captcha_flagged({ outcome: 'captcha_flagged' }) as AppError);
@@ -256,14 +270,23 @@ export function createVoteService(deps: {
   function flagCrossedWindows(pollId: number, prefixes: string[], v: { crossed: number[]; windowVoteIds: string[] }): Promise<void> | null {
     if (v.crossed.length === 0) return null;
     const jobs = v.crossed.map((i) => integrity.flagPrefix({ poll_id: pollId, prefix: prefixes[i], vote_ids: v.windowVoteIds, reason: FLAG_REASONS.velocity }));
-    return Promise.all(jobs).then(() => {}, (err: unknown) => integrity.onFlagJobFailed?.(err));
+    return Promise.all(jobs).then(
+      () => {},
+      (err: unknown) => integrity.onFlagJobFailed?.(err),
+    );
   }
 
   /**
    * Whether a "new" voter's claim had only lapsed (a poll open longer than claims last): the
    * stored votes decide, a duplicate is refused and its claim restored, a change goes on.
    */
-  async function storedBefore(cached: CachedPoll, at: Placement, admitted: { voteId: string; seq: string }, release: () => Promise<unknown>, now: number): Promise<boolean> {
+  async function storedBefore(
+    cached: CachedPoll,
+    at: Placement,
+    admitted: { voteId: string; seq: string },
+    release: () => Promise<unknown>,
+    now: number,
+  ): Promise<boolean> {
     const { poll } = cached;
     if (!claimMayHaveLapsed(poll.published_at ?? poll.created_at, now)) return false;
     const known = await deps.hasStoredVote(poll.poll_id, at.voter.voterKey).catch(async () => {

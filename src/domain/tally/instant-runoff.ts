@@ -1,4 +1,4 @@
-import { createHash } from "node:crypto";
+import { createHash } from 'node:crypto';
 
 /** One distinct ranking (most preferred first) and how many counted ballots carry exactly it. */
 export interface RankedBallotGroup {
@@ -27,7 +27,7 @@ export interface RankedRound {
   eliminated: number[];
 }
 
-export type TieBreakRule = "PREVIOUS_ROUND" | "SEEDED_RANDOM";
+export type TieBreakRule = 'PREVIOUS_ROUND' | 'SEEDED_RANDOM';
 
 export interface TieBreak {
   round: number;
@@ -193,14 +193,14 @@ function chooseEliminated(
   let rule: TieBreakRule;
   if (candidates.length === 1) {
     loser = candidates[0];
-    rule = "PREVIOUS_ROUND";
+    rule = 'PREVIOUS_ROUND';
   } else {
     // Reproducible by anyone who knows the seed: sha256(`${seed}:${round}:${ids of the options
     // still tied after looking back, ascending, comma-joined}`), first 6 bytes mod their number.
-    const key = `${seed}:${round}:${candidates.map((o) => ids[o]).join(",")}`;
-    const pick = createHash("sha256").update(key).digest().readUIntBE(0, 6) % candidates.length;
+    const key = `${seed}:${round}:${candidates.map((o) => ids[o]).join(',')}`;
+    const pick = createHash('sha256').update(key).digest().readUIntBE(0, 6) % candidates.length;
     loser = candidates[pick];
-    rule = "SEEDED_RANDOM";
+    rule = 'SEEDED_RANDOM';
   }
   tieBreaks.push({ round, tied: tied.map((o) => ids[o]), eliminated: ids[loser], rule });
   return [loser];

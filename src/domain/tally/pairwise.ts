@@ -1,4 +1,4 @@
-import { compileBallots, type CompiledBallots, type RankedBallots } from "./instant-runoff.js";
+import { compileBallots, type CompiledBallots, type RankedBallots } from './instant-runoff.js';
 
 /** Borda points per option id: a secondary figure shown next to the runoff, never the decider. */
 export function bordaPoints(input: RankedBallots): Record<string, number> {

@@ -1,5 +1,5 @@
-import { compileBallots, runInstantRunoff, type InstantRunoffResult, type RankedInput } from "./instant-runoff.js";
-import { bordaFromCompiled, condorcetFromCompiled } from "./pairwise.js";
+import { compileBallots, runInstantRunoff, type InstantRunoffResult, type RankedInput } from './instant-runoff.js';
+import { bordaFromCompiled, condorcetFromCompiled } from './pairwise.js';
 
 /** The `ranked` block of a RANKED poll's results. */
 export interface RankedResult extends InstantRunoffResult {

@@ -53,7 +53,7 @@ export function summarizeRatings(input: RatingInput): RatingSummary {
     let sum = 0;
     for (let v = min; v <= max; v++) {
       const c = source[v];
-      const n = typeof c === "number" && c > 0 ? c : 0;
+      const n = typeof c === 'number' && c > 0 ? c : 0;
       counts.push(n);
       count += n;
       sum += n * v;
@@ -79,9 +79,8 @@ export function summarizeRatings(input: RatingInput): RatingSummary {
       s.counts.forEach((c, i) => (squares += c * (min + i - m) ** 2));
       mean = round(m);
       stddev = round(Math.sqrt(squares / s.count));
-      median = s.count % 2 === 1
-        ? nthValue(s.counts, min, (s.count + 1) / 2)
-        : (nthValue(s.counts, min, s.count / 2) + nthValue(s.counts, min, s.count / 2 + 1)) / 2;
+      median =
+        s.count % 2 === 1 ? nthValue(s.counts, min, (s.count + 1) / 2) : (nthValue(s.counts, min, s.count / 2) + nthValue(s.counts, min, s.count / 2 + 1)) / 2;
     }
     return {
       bayes,
@@ -89,9 +88,7 @@ export function summarizeRatings(input: RatingInput): RatingSummary {
     };
   });
 
-  ranked.sort(
-    (a, b) => b.bayes - a.bayes || b.summary.count - a.summary.count || a.summary.option_id - b.summary.option_id,
-  );
+  ranked.sort((a, b) => b.bayes - a.bayes || b.summary.count - a.summary.count || a.summary.option_id - b.summary.option_id);
   return { options: ranked.map((r) => r.summary) };
 }
 
