@@ -17,23 +17,28 @@ export interface TabulationEvent {
  * in this process. A 50-option RANKED poll with 50,000 ballots costs about half a second to
  * tabulate: recomputing it per read, per batch and per watcher kept whole cores busy.
  *
- * Only the latest seq of each poll is kept (older ones are asked for only by a read that lost a
- * race, which then tabulates without evicting the newer one).
+ * The two latest seqs of each poll are kept: a read that lost a race (a live message of seq n
+ * handled after a snapshot of n + 1) still finds its own. Older ones are tabulated without
+ * evicting the newer.
  */
 export function createTabulator({ maxPolls = 1000 }: { maxPolls?: number } = {}) {
-  const latest = new Map<number, { key: string; seq: number; value: RankedResult | RatingSummary }>();
+  type Entry = { key: string; seq: number; value: RankedResult | RatingSummary };
+  // Per poll, newest first; the map in least-recently-tabulated order.
+  const recent = new Map<number, Entry[]>();
   const observers = new Set<(e: TabulationEvent) => void>();
 
   function memo<T extends RankedResult | RatingSummary>(kind: TabulationEvent['kind'], s: ResultsState, key: string, run: () => T): T {
-    const hit = latest.get(s.poll_id);
-    if (hit && hit.key === key) return hit.value as T;
+    const kept = recent.get(s.poll_id) ?? [];
+    const hit = kept.find((e) => e.key === key);
+    if (hit) return hit.value as T;
     const started = performance.now();
     const value = run();
     const e = { kind, pollId: s.poll_id, seq: s.seq, ms: performance.now() - started };
-    if (!hit || hit.seq <= s.seq) {
-      latest.delete(s.poll_id);
-      latest.set(s.poll_id, { key, seq: s.seq, value });
-      if (latest.size > maxPolls) latest.delete(latest.keys().next().value!);
+    if (kept.length < 2 || kept[kept.length - 1].seq <= s.seq) {
+      const next = [...kept, { key, seq: s.seq, value }].sort((a, b) => b.seq - a.seq).slice(0, 2);
+      recent.delete(s.poll_id);
+      recent.set(s.poll_id, next);
+      if (recent.size > maxPolls) recent.delete(recent.keys().next().value!);
     }
     for (const o of observers) o(e);
     return value;
