@@ -2,6 +2,7 @@ import type { Kysely } from 'kysely';
 import { findPoll } from '../db/polls.js';
 import type { DB } from '../db/schema.js';
 import { readRefusal, resultsRefusal, type Caller, type PollAccessFacts } from '../domain/poll-access.js';
+import { createTtlCache } from '../shared/ttl-cache.js';
 import { CLOSE_CODE, type WatchRefusalCode } from './close-codes.js';
 
 /** Who watches: the verified caller (null when anonymous) and the key given for a PRIVATE poll. */
@@ -35,8 +36,6 @@ export interface WatchFacts extends PollAccessFacts {
  * lookup; `invalidate` drops a poll at once when it changes.
  */
 export function createAccessFacts(db: Kysely<DB>, ttlMs: number) {
-  const entries = new Map<number, { at: number; pending: boolean; value: Promise<WatchFacts | null> }>();
-
   async function load(pollId: number): Promise<WatchFacts | null> {
     const found = await findPoll(db, pollId);
     if (!found) return null;
@@ -52,24 +51,11 @@ export function createAccessFacts(db: Kysely<DB>, ttlMs: number) {
     };
   }
 
+  // Loads in flight are shared even with a zero TTL: concurrent connects cost one lookup.
+  const cache = createTtlCache<number, WatchFacts | null>({ ttlMs, load });
   return {
     /** A poll's access facts (null when there is no such poll), at most `ttlMs` old. */
-    get(pollId: number): Promise<WatchFacts | null> {
-      const now = Date.now();
-      const hit = entries.get(pollId);
-      // A load in flight is shared even with a zero TTL: concurrent connects cost one lookup.
-      if (hit && (hit.pending || now - hit.at < ttlMs)) return hit.value;
-      const entry = { at: now, pending: true, value: load(pollId) };
-      entries.set(pollId, entry);
-      entry.value.then(
-        () => (entry.pending = false),
-        () => entries.get(pollId) === entry && entries.delete(pollId),
-      );
-      if (entries.size > 10_000) entries.delete(entries.keys().next().value!);
-      return entry.value;
-    },
-    invalidate(pollId: number): void {
-      entries.delete(pollId);
-    },
+    get: (pollId: number): Promise<WatchFacts | null> => cache.get(pollId),
+    invalidate: (pollId: number): void => cache.delete(pollId),
   };
 }

@@ -5,6 +5,7 @@ import type { DB } from '../../db/schema.js';
 import { BAYESIAN_PRIOR_WEIGHT } from '../../domain/tally/rating.js';
 import { tiebreakSeedHash } from '../../domain/tally/seed.js';
 import { pollNotFound } from '../../shared/errors.js';
+import { createTtlCache } from '../../shared/ttl-cache.js';
 import { tabulator } from '../../shared/tabulations.js';
 import type { Principal } from '../../shared/auth.js';
 import type { PollCache } from './poll-cache.js';
@@ -45,24 +46,14 @@ export type ResultsResponse = ReturnType<typeof toResultsResponse>;
  * by every reader that arrives meanwhile, and the tabulation itself runs once per seq.
  */
 export function createResultsService({ db, polls, cacheMs, costFactor = 4 }: { db: Kysely<DB>; polls: PollCache; cacheMs: number; costFactor?: number }) {
-  const cache = new Map<number, { at: number; validMs: number; value: Promise<ResultsResponse | undefined> }>();
-
-  function stored(pollId: number): Promise<ResultsResponse | undefined> {
-    const hit = cache.get(pollId);
-    const now = Date.now();
-    if (hit && now - hit.at < hit.validMs) return hit.value;
-    const entry = { at: now, validMs: Infinity, value: Promise.resolve<ResultsResponse | undefined>(undefined) };
-    entry.value = loadResults(db, [pollId]).then((m) => {
-      const state = m.get(pollId);
-      const body = state && toResultsResponse(state);
-      entry.validMs = Math.max(cacheMs, (Date.now() - now) * costFactor);
-      return body;
-    });
-    entry.value.catch(() => cache.get(pollId) === entry && cache.delete(pollId));
-    cache.set(pollId, entry);
-    if (cache.size > 10_000) cache.delete(cache.keys().next().value!);
-    return entry.value;
-  }
+  const cache = createTtlCache<number, ResultsResponse | null>({
+    ttlMs: cacheMs,
+    ttlFor: (loadMs) => loadMs * costFactor,
+    load: async (pollId) => {
+      const state = (await loadResults(db, [pollId])).get(pollId);
+      return state ? toResultsResponse(state) : null;
+    },
+  });
 
   return {
     async get(pollId: number, caller: Principal | null, key: string | undefined) {
@@ -70,7 +61,7 @@ export function createResultsService({ db, polls, cacheMs, costFactor = 4 }: { d
       if (!cached) throw pollNotFound();
       const facts = { ...cached.poll, show_results_before_close: cached.poll.settings.show_results_before_close };
       assertCanReadPoll(facts, caller, key);
-      const body = await stored(pollId);
+      const body = await cache.get(pollId);
       if (!body) throw pollNotFound();
       // Status from the stored row, not the cache, so a just-closed poll shows its results.
       assertCanSeeResults({ ...facts, status: body.status }, caller);
