@@ -18,7 +18,7 @@ export interface Caller {
   isAdmin: boolean;
 }
 
-const NOT_FOUND: Refusal = { code: 'POLL_NOT_FOUND', message: 'No such poll' };
+const NOT_FOUND: Refusal<'POLL_NOT_FOUND'> = { code: 'POLL_NOT_FOUND', message: 'No such poll' };
 
 /**
  * Whether a caller may read (and so vote on or watch) a poll: null, or the refusal. A DRAFT
@@ -26,7 +26,11 @@ const NOT_FOUND: Refusal = { code: 'POLL_NOT_FOUND', message: 'No such poll' };
  * both are POLL_NOT_FOUND, like an id never used, so ids reveal nothing. The creator voting on
  * their own draft gets POLL_NOT_ACTIVE from the vote rules.
  */
-export function readRefusal(poll: PollAccessFacts, caller: Caller | null, key: string | undefined): Refusal | null {
+export function readRefusal(
+  poll: PollAccessFacts,
+  caller: Caller | null,
+  key: string | undefined,
+): Refusal<'POLL_NOT_FOUND' | 'AUTH_REQUIRED' | 'FORBIDDEN'> | null {
   const privileged = caller !== null && (caller.userId === poll.creator_id || caller.isAdmin);
   if (privileged) return null;
   if (poll.status === 'DRAFT') return NOT_FOUND;
@@ -39,7 +43,7 @@ export function readRefusal(poll: PollAccessFacts, caller: Caller | null, key: s
 }
 
 /** Results hidden until close are shown only to the poll's creator. */
-export function resultsRefusal(poll: PollAccessFacts, caller: Caller | null): Refusal | null {
+export function resultsRefusal(poll: PollAccessFacts, caller: Caller | null): Refusal<'RESULTS_HIDDEN'> | null {
   if (poll.show_results_before_close || poll.status === 'CLOSED') return null;
   if (caller !== null && caller.userId === poll.creator_id) return null;
   return { code: 'RESULTS_HIDDEN', message: 'Results of this poll are hidden until it closes' };

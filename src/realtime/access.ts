@@ -12,18 +12,18 @@ export interface Viewer {
 }
 
 /** A refused watch, as the WebSocket close code and reason the client sees. */
-export interface Refusal {
+export interface CloseRefusal {
   code: number;
   reason: string;
 }
 
-export const refusalOf = (code: WatchRefusalCode): Refusal => ({ code: CLOSE_CODE[code], reason: code });
+export const refusalOf = (code: WatchRefusalCode): CloseRefusal => ({ code: CLOSE_CODE[code], reason: code });
 
 /** The access rules' refusal of a watcher as its close code (see CLOSE_CODE); null when the viewer may watch. */
-export function refusalFor(facts: PollAccessFacts | null, viewer: Viewer): Refusal | null {
+export function refusalFor(facts: PollAccessFacts | null, viewer: Viewer): CloseRefusal | null {
   if (!facts) return refusalOf('POLL_NOT_FOUND');
   const refusal = readRefusal(facts, viewer.caller, viewer.key) ?? resultsRefusal(facts, viewer.caller);
-  return refusal ? refusalOf(refusal.code as WatchRefusalCode) : null;
+  return refusal ? refusalOf(refusal.code) : null;
 }
 
 /** What the gateway knows of a poll to admit a watcher: the access rules and the browser origins that may embed it. */

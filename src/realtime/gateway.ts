@@ -13,7 +13,7 @@ import { createOpsHandler } from '../shared/ops-server.js';
 import { createRedis, redisTargetOf } from '../shared/redis.js';
 import { redisKeys } from '../shared/redis-keys.js';
 import { isOriginAllowed, parseOriginList, type OriginList } from '../domain/origins.js';
-import { createAccessFacts, refusalFor, refusalOf, type Refusal, type Viewer } from './access.js';
+import { createAccessFacts, refusalFor, refusalOf, type CloseRefusal, type Viewer } from './access.js';
 import { CLOSE_CODE } from './close-codes.js';
 import { createPollFeeds, type Watcher } from './poll-feeds.js';
 
@@ -190,7 +190,7 @@ export async function startRealtime(config: Config, log: Logger, port = config.R
   async function admit(
     req: http.IncomingMessage,
     embedOrigin: string | null,
-  ): Promise<{ pollId: number; viewer: Viewer; expiresAt?: number; waitHidden: boolean; withheld: boolean } | Refusal | { status: 403 }> {
+  ): Promise<{ pollId: number; viewer: Viewer; expiresAt?: number; waitHidden: boolean; withheld: boolean } | CloseRefusal | { status: 403 }> {
     const params = new URL(req.url ?? '/', 'http://gateway').searchParams;
     const pollId = parseId(params.get('poll_id') ?? undefined);
     if (pollId === null) return embedOrigin === null ? refusalOf('POLL_NOT_FOUND') : { status: 403 };

@@ -26,9 +26,9 @@ export type ErrorCode =
   | 'INTERNAL'
   | 'UNAVAILABLE';
 
-/** A refusal by the rules: the contract's code, a message for people, and the body's extra fields. */
-export interface Refusal {
-  code: ErrorCode;
+/** A refusal by the rules: one of the contract's codes (narrowed to those a rule can give) and a message for people. */
+export interface Refusal<C extends ErrorCode = ErrorCode> {
+  code: C;
   message: string;
 }
 

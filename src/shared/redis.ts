@@ -83,7 +83,6 @@ export function createRedis(target: RedisTarget | string, opts: RedisClientOptio
   return client;
 }
 
-/** The clients of each master (the client itself on a single server): for SCAN, INFO and CONFIG, which act per server. */
 /** Resolves once the client is ready, or after `timeoutMs` (the readiness check then tells why). */
 export function whenReady(client: RedisClient, timeoutMs: number): Promise<void> {
   if (client.status === 'ready') return Promise.resolve();
@@ -98,6 +97,7 @@ export function whenReady(client: RedisClient, timeoutMs: number): Promise<void>
   });
 }
 
+/** The clients of each master (the client itself on a single server): for SCAN, INFO and CONFIG, which act per server. */
 export function serversOf(client: RedisClient): Redis[] {
   return client instanceof Cluster ? client.nodes('master') : [client];
 }
