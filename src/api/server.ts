@@ -38,7 +38,6 @@ import { devRouter } from './routes/dev.js';
 import { pollModerationRouter } from './routes/poll-moderation.js';
 import { myVoteRouter } from './routes/my-vote.js';
 import { createRealtimeProxy } from './realtime-proxy.js';
-import { parseImageHosts } from '../domain/poll-settings.js';
 import { createCreationLimit } from './services/creation-limit.js';
 
 /** A running API process: HTTP server plus its connections, closed in order by close(). */
@@ -129,7 +128,7 @@ export async function startApi(config: Config, log: Logger, port = config.PORT):
     lifecycle: lifecycleQueue,
     pendingTtlMs: config.VOTE_PENDING_TTL_MS,
     partitions: config.VOTE_PARTITIONS,
-    imageHosts: parseImageHosts(config.OPTION_IMAGE_HOSTS)!,
+    imageHosts: config.OPTION_IMAGE_HOSTS,
     creationLimit: createCreationLimit(redis, keys.pollCreations, config.POLLS_PER_USER_PER_HOUR),
     onClosed: (pollId) => enqueueRollup(analyticsQueue, pollId, 0),
   });
@@ -180,7 +179,7 @@ export async function startApi(config: Config, log: Logger, port = config.PORT):
         '/',
         pagesRouter({
           publicRealtimeUrl: config.PUBLIC_REALTIME_URL,
-          imageHosts: parseImageHosts(config.OPTION_IMAGE_HOSTS)!,
+          imageHosts: config.OPTION_IMAGE_HOSTS,
           signIn: {
             dev: devSignInEnabled(config),
             ...(config.OIDC_CLIENT_ID && config.JWT_ISSUER

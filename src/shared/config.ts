@@ -99,7 +99,11 @@ const schema = z.object({
   OPTION_IMAGE_HOSTS: z
     .string()
     .default('*')
-    .refine((raw) => parseImageHosts(raw) !== null, 'must be *, none, or comma-separated host names (*.example.com for subdomains)'),
+    .transform((raw, ctx) => {
+      const hosts = parseImageHosts(raw);
+      if (!hosts) ctx.addIssue({ code: 'custom', message: 'must be *, none, or comma-separated host names (*.example.com for subdomains)' });
+      return hosts ?? { any: false, hosts: [] };
+    }),
   // Extra origins for the gateway only. It always allows pages on its own host name (the API's
   // pages on another port), CORS_ORIGINS and the watched poll's embed origins.
   WS_ALLOWED_ORIGINS: originList,
