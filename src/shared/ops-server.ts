@@ -1,17 +1,11 @@
 import type http from 'node:http';
 import type { Registry } from 'prom-client';
+import { within } from './deadline.js';
 
 /** Runs a readiness check that cannot hang: a backing service that does not answer in time counts as down. */
-export async function checkReady(ready: () => Promise<boolean>, timeoutMs = 2000): Promise<boolean> {
-  let timer: NodeJS.Timeout | undefined;
-  const late = new Promise<boolean>((resolve) => {
-    timer = setTimeout(() => resolve(false), timeoutMs);
-  });
-  try {
-    return await Promise.race([ready().catch(() => false), late]);
-  } finally {
-    clearTimeout(timer);
-  }
+export function checkReady(ready: () => Promise<boolean>, timeoutMs = 2000): Promise<boolean> {
+  const answer = ready().catch(() => false);
+  return within(answer, timeoutMs, false);
 }
 
 /**

@@ -3,6 +3,7 @@ import type { Registry } from 'prom-client';
 import type { QueuedVote } from '../db/votes.js';
 import { prom } from '../shared/metrics.js';
 import type { WorkerHooks } from './queue.js';
+import { within } from '../shared/deadline.js';
 
 const COUNTED_STATES = ['waiting', 'active', 'delayed', 'failed'] as const;
 // A scrape must answer while Redis is away; the depths are then simply missing.
@@ -62,14 +63,9 @@ export function createWorkerMetrics(registry: Registry, queues: Queue[]) {
     labelNames: ['queue', 'state'],
     registers,
     async collect() {
-      let timer: NodeJS.Timeout | undefined;
       try {
-        const counts = await Promise.race([
-          Promise.all(queues.map((q) => q.getJobCounts(...COUNTED_STATES))),
-          new Promise<never>((_, reject) => {
-            timer = setTimeout(() => reject(new Error('timed out')), COUNT_TIMEOUT_MS);
-          }),
-        ]);
+        const counts = await within(Promise.all(queues.map((q) => q.getJobCounts(...COUNTED_STATES))), COUNT_TIMEOUT_MS, null);
+        if (!counts) throw new Error('timed out');
         // The vote queues (vote-ingest-<q>) are one queue to an operator: their depths add up.
         const sums = new Map<string, number>();
         queues.forEach((q, i) => {
@@ -83,8 +79,6 @@ export function createWorkerMetrics(registry: Registry, queues: Queue[]) {
       } catch {
         // Stale depths would look healthy; no value says "unknown" (and /readyz says why).
         this.reset();
-      } finally {
-        clearTimeout(timer);
       }
     },
   });

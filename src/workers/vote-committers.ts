@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type { Worker } from 'bullmq';
+import { within } from '../shared/deadline.js';
 import type { Logger } from '../shared/logger.js';
 import type { RedisClient } from '../shared/redis.js';
 
@@ -26,19 +27,6 @@ const RELEASE = `
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0
 `;
-
-/** Whether `p` settles within `ms` (it goes on either way). */
-function settlesWithin(p: Promise<unknown>, ms: number): Promise<boolean> {
-  let timer: NodeJS.Timeout | undefined;
-  const late = new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), ms)));
-  return Promise.race([
-    p.then(
-      () => true,
-      () => true,
-    ),
-    late,
-  ]).finally(() => clearTimeout(timer));
-}
 
 interface LeaseCommands {
   committerHeartbeat(live: string, id: string, now: number, ms: number): Promise<number>;
@@ -80,7 +68,13 @@ export function startVoteCommitters(opts: { redis: RedisClient; live: string; qu
     // The lease is given back only once the jobs in hand are done: the next holder starts clean.
     // Bounded: a worker whose connection hangs (a node gone mid-command) must not stall every
     // other lease of this process; forced, its jobs in hand go to the stall check.
-    if (worker && !(await settlesWithin(worker.close(), leaseMs * 2))) void worker.close(true).catch(() => {});
+    if (worker) {
+      const settled = worker.close().then(
+        () => true,
+        () => true,
+      );
+      if (!(await within(settled, leaseMs * 2, false))) void worker.close(true).catch(() => {});
+    }
     await cmd.releaseCommitterLease(queues[q].lease, id).catch(() => 0);
   }
 
