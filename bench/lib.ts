@@ -4,7 +4,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { SignJWT } from 'jose';
 import pg from 'pg';
-import { createRedis, deleteNamespace, type RedisTarget } from '../src/shared/redis.js';
+import { createRedis, deleteNamespace, type RedisTarget, whenReady } from '../src/shared/redis.js';
 
 /** dist/ root of the compiled project (benches run from dist/bench). */
 export const distRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -119,6 +119,29 @@ export function benchToken(secret: string, sub = 1, claims: Record<string, unkno
   return new SignJWT(claims).setProtectedHeader({ alg: 'HS256' }).setSubject(String(sub)).setExpirationTime('2h').sign(new TextEncoder().encode(secret));
 }
 
+export interface BenchPoll {
+  poll_id: number;
+  options: Array<{ option_id: number }>;
+}
+
+/** Creates an ACTIVE SINGLE_CHOICE poll (yes / no, CAPTCHA when flagged unless `overrides` say otherwise) through the API. */
+export async function createBenchPoll(apiUrl: string, token: string, overrides: Record<string, unknown> = {}): Promise<BenchPoll> {
+  const res = await fetch(`${apiUrl}/api/v1/polls`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
+    body: JSON.stringify({
+      question: 'Viral?',
+      poll_type: 'SINGLE_CHOICE',
+      options: [{ text: 'yes' }, { text: 'no' }],
+      status: 'ACTIVE',
+      settings: { captcha: 'flagged' },
+      ...overrides,
+    }),
+  });
+  if (res.status !== 201) throw new Error(`create poll: ${res.status} ${await res.text()}`);
+  return (await res.json()) as BenchPoll;
+}
+
 /** Drops a bench database so every run starts empty. */
 export async function dropDatabase(databaseUrl: string): Promise<void> {
   const url = new URL(databaseUrl);
@@ -141,12 +164,8 @@ export async function deleteBenchNamespace(
   const redis = createRedis(redisUrl);
   try {
     // A cluster client knows its masters only once it is ready; before, there is nothing to scan.
-    if (redis.status !== 'ready') {
-      await new Promise<void>((resolve, reject) => {
-        const timer = setTimeout(() => reject(new Error(`Redis not ready after 10 s (${redis.status})`)), 10_000);
-        redis.once('ready', () => (clearTimeout(timer), resolve()));
-      });
-    }
+    await whenReady(redis, 10_000);
+    if (redis.status !== 'ready') throw new Error(`Redis not ready after 10 s (${redis.status})`);
     await deleteNamespace(redis, namespace);
   } finally {
     redis.disconnect();

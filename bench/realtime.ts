@@ -16,7 +16,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { SignJWT } from 'jose';
+import { benchToken, createBenchPoll } from './lib.js';
 import pg from 'pg';
 import { createDb } from '../src/db/client.js';
 import { createDatabaseIfMissing, migrateToLatest } from '../src/db/migrate.js';
@@ -210,22 +210,12 @@ async function main() {
   const gatewayHttp = target.wsUrl.replace(/^ws/, 'http');
   const children: ChildProcess[] = [];
   try {
-    const token = await new SignJWT({})
-      .setProtectedHeader({ alg: 'HS256' })
-      .setSubject('1')
-      .setExpirationTime('1h')
-      .sign(new TextEncoder().encode(config.JWT_SECRET));
-    const created = await fetch(`${target.apiUrl}/api/v1/polls`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
-      body: JSON.stringify({
-        question: 'Realtime bench',
-        poll_type: 'SINGLE_CHOICE',
-        options: [{ text: 'a' }, { text: 'b' }, { text: 'c' }, { text: 'd' }],
-        status: 'ACTIVE',
-        settings: { captcha: 'off' },
-      }),
-    }).then((r) => r.json() as Promise<{ poll_id: number; options: Array<{ option_id: number }> }>);
+    const token = await benchToken(config.JWT_SECRET);
+    const created = await createBenchPoll(target.apiUrl, token, {
+      question: 'Realtime bench',
+      options: [{ text: 'a' }, { text: 'b' }, { text: 'c' }, { text: 'd' }],
+      settings: { captcha: 'off' },
+    });
     const pollId = created.poll_id;
     log(`poll ${pollId}; API ${target.apiUrl}; gateway ${target.wsUrl}; ${CLIENTS} clients; ${RATE} votes/s; ${SECONDS} s`);
 

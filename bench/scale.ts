@@ -6,8 +6,10 @@ import { createDatabaseIfMissing, migrateToLatest } from '../src/db/migrate.js';
 import { loadConfig } from '../src/shared/config.js';
 import { parseClusterNodes, type RedisTarget } from '../src/shared/redis.js';
 import {
+  type BenchPoll,
   benchToken,
   cpuSnapshot,
+  createBenchPoll,
   cpuUsed,
   deleteBenchNamespace,
   dropDatabase,
@@ -161,11 +163,7 @@ function histogramQuantile(before: Map<number, number>, after: Map<number, numbe
   return NaN;
 }
 
-interface Poll {
-  poll_id: number;
-  options: Array<{ option_id: number }>;
-}
-const voteArgs = (polls: Poll[]) => polls.flatMap((p) => [`/api/v1/polls/${p.poll_id}/votes`, JSON.stringify({ options: [p.options[0].option_id] })]);
+const voteArgs = (polls: BenchPoll[]) => polls.flatMap((p) => [`/api/v1/polls/${p.poll_id}/votes`, JSON.stringify({ options: [p.options[0].option_id] })]);
 
 interface Row {
   redis: string;
@@ -237,21 +235,7 @@ async function runSetup(mode: 'single' | 'cluster', procs: number): Promise<Row>
     const hosts = apis.map((u) => new URL(u).host);
 
     const token = await benchToken(base.JWT_SECRET);
-    const createPoll = async (question: string): Promise<Poll> => {
-      const res = await fetch(`${apis[0]}/api/v1/polls`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
-        body: JSON.stringify({
-          question,
-          poll_type: 'SINGLE_CHOICE',
-          options: [{ text: 'yes' }, { text: 'no' }],
-          status: 'ACTIVE',
-          settings: { captcha: 'flagged' },
-        }),
-      });
-      if (res.status !== 201) throw new Error(`create poll: ${res.status} ${await res.text()}`);
-      return res.json() as never;
-    };
+    const createPoll = (question: string) => createBenchPoll(apis[0], token, { question });
     // Counted ballots (results plus those held for review) of some polls, straight from the counters.
     const countedOf = async (pollIds: number[]) => {
       const { rows } = await sql<{ total: string; pending: string }>`

@@ -6,6 +6,7 @@ import { loadConfig } from '../src/shared/config.js';
 import {
   benchToken,
   cpuSeconds,
+  createBenchPoll,
   deleteBenchNamespace,
   dropDatabase,
   ensureWrk,
@@ -58,21 +59,7 @@ const api = `http://127.0.0.1:${env.PORT}`;
 await Promise.all([waitHttp(`${api}/readyz`), waitHttp(`http://127.0.0.1:${env.WORKER_METRICS_PORT}/readyz`)]);
 
 const token = await benchToken(base.JWT_SECRET);
-async function createPoll(): Promise<{ poll_id: number; options: Array<{ option_id: number }> }> {
-  const res = await fetch(`${api}/api/v1/polls`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
-    body: JSON.stringify({
-      question: 'Viral?',
-      poll_type: 'SINGLE_CHOICE',
-      options: [{ text: 'yes' }, { text: 'no' }],
-      status: 'ACTIVE',
-      settings: { captcha: 'flagged' },
-    }),
-  });
-  if (res.status !== 201) throw new Error(`create poll: ${res.status} ${await res.text()}`);
-  return res.json() as never;
-}
+const createPoll = () => createBenchPoll(api, token);
 const totalOf = async (pollId: number) => ((await (await fetch(`${api}/api/v1/polls/${pollId}/results`)).json()) as { total_votes: number }).total_votes;
 
 const script = path.join(projectRoot, 'bench/wrk-votes.lua');
