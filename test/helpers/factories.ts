@@ -8,6 +8,8 @@ import type { CountedBallot } from '../../src/domain/counting.js';
 import type { Caller, PollAccessFacts } from '../../src/domain/poll-access.js';
 import type { VotingWindowFacts } from '../../src/domain/vote-rules.js';
 import type { AdmitArgs, AdmitKeys } from '../../src/api/services/admission-scripts.js';
+import { randomUUID } from 'node:crypto';
+import type { QueuedVote } from '../../src/db/votes.js';
 
 /** The option ids every factory poll has, in display order. */
 export const OPTION_IDS = [11, 12, 13, 14] as const;
@@ -79,6 +81,32 @@ export function admitArgs(overrides: Partial<AdmitArgs> = {}): AdmitArgs {
     endMs: 0,
     viewTokenTtlMs: 0,
     viewTokenRequired: false,
+    ...overrides,
+  };
+}
+
+/** A vote as the API queues it: a fresh anonymous single-option VALID vote of `pollId`, with `overrides`. */
+export function queuedVote(pollId: number, overrides: Partial<QueuedVote> = {}): QueuedVote {
+  return {
+    vote_id: randomUUID(),
+    poll_id: pollId,
+    voter_key: `f:${randomUUID()}`,
+    voter_id: null,
+    voter_fingerprint: null,
+    seq: 1,
+    allow_change: false,
+    selected: [],
+    counted: [],
+    ranking: null,
+    ratings: null,
+    ip: '10.0.0.1',
+    user_agent: 'x',
+    status: 'VALID',
+    reasons: [],
+    response_ms: null,
+    accepted_at: Date.now(),
+    shard: 0,
+    view_token: 'missing',
     ...overrides,
   };
 }

@@ -1,5 +1,4 @@
 import { randomBytes } from 'node:crypto';
-import { solveChallenge } from 'altcha-lib/v1';
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { createDb } from '../../src/db/client.js';
@@ -8,6 +7,7 @@ import { createTestDatabase } from '../helpers/db.js';
 import { watch } from '../helpers/realtime.js';
 import { startRoleProcess, type RoleProcess } from '../helpers/processes.js';
 import { call, countersAndRecount, eventually, freePort, JWT_SECRET, tokenFor } from '../helpers/stack.js';
+import { solveCaptcha } from '../helpers/captcha.js';
 
 // Two of each role on a real 3-master Redis Cluster (with one seed that never answers), one poll
 // of each type spread over 12 partitions.
@@ -199,10 +199,7 @@ describe('on a Redis Cluster', () => {
     const refused = await vote(0, guarded.poll_id, { options: [guarded.options[0].option_id] }, '192.0.2.10');
     expect(refused.status).toBe(428);
     const ch = refused.body.error.challenge;
-    const solution = await solveChallenge(ch.challenge, ch.salt, ch.algorithm, ch.maxnumber).promise;
-    const captcha = Buffer.from(
-      JSON.stringify({ algorithm: ch.algorithm, challenge: ch.challenge, number: solution!.number, salt: ch.salt, signature: ch.signature }),
-    ).toString('base64');
+    const captcha = await solveCaptcha(ch);
     expect((await vote(1, guarded.poll_id, { options: [guarded.options[0].option_id], captcha }, '192.0.2.10')).status).toBe(202);
     expect((await vote(0, guarded.poll_id, { options: [guarded.options[0].option_id], captcha }, '192.0.2.11')).status).toBe(428);
 

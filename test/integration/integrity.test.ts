@@ -1,6 +1,6 @@
-import { solveChallenge } from 'altcha-lib/v1';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { call, countersAndRecount, createPoll, eventually, startStack, tokenFor, type Stack } from '../helpers/stack.js';
+import { solveCaptcha } from '../helpers/captcha.js';
 
 let stack: Stack;
 beforeAll(async () => {
@@ -17,20 +17,7 @@ const results = async (pollId: number) => (await call(stack, 'GET', `/api/v1/pol
 const viewTokenFor = async (pollId: number, ip: string, ua = 'integrity-test') =>
   (await call(stack, 'GET', `/api/v1/polls/${pollId}`, { headers: { 'x-forwarded-for': ip, 'user-agent': ua } })).body.view_token as string;
 
-/** Solves an ALTCHA challenge as a browser widget would, returning the vote's `captcha` field. */
-async function solve(challenge: { algorithm: string; challenge: string; salt: string; signature: string; maxnumber: number }) {
-  const solution = await solveChallenge(challenge.challenge, challenge.salt, challenge.algorithm, challenge.maxnumber).promise;
-  expect(solution).not.toBeNull();
-  const payload = {
-    algorithm: challenge.algorithm,
-    challenge: challenge.challenge,
-    number: solution!.number,
-    salt: challenge.salt,
-    signature: challenge.signature,
-  };
-  return Buffer.from(JSON.stringify(payload)).toString('base64');
-}
-const freshSolution = async () => solve((await call(stack, 'GET', '/api/v1/captcha/challenge')).body);
+const freshSolution = async () => solveCaptcha((await call(stack, 'GET', '/api/v1/captcha/challenge')).body);
 
 describe('IP-prefix velocity', () => {
   it('the 51st vote from one /24 flags the window, requires a CAPTCHA, and a solution works once', async () => {
@@ -53,7 +40,7 @@ describe('IP-prefix velocity', () => {
     expect(refused.body.error.code).toBe('CAPTCHA_REQUIRED');
     expect(refused.body.error.challenge).toMatchObject({ algorithm: 'SHA-256' });
 
-    const captcha = await solve(refused.body.error.challenge);
+    const captcha = await solveCaptcha(refused.body.error.challenge);
     expect((await vote(poll.poll_id, { options: [option], captcha }, '198.51.100.52')).status).toBe(202);
     const replay = await vote(poll.poll_id, { options: [option], captcha }, '198.51.100.53');
     expect(replay.status).toBe(428);
@@ -98,7 +85,7 @@ describe('CAPTCHA modes', () => {
     const refused = await vote(poll.poll_id, body, '192.0.2.200');
     expect(refused.status).toBe(428);
     expect((await vote(poll.poll_id, { ...body, captcha: 'bm90IGEgc29sdXRpb24=' }, '192.0.2.200')).status).toBe(428);
-    expect((await vote(poll.poll_id, { ...body, captcha: await solve(refused.body.error.challenge) }, '192.0.2.200')).status).toBe(202);
+    expect((await vote(poll.poll_id, { ...body, captcha: await solveCaptcha(refused.body.error.challenge) }, '192.0.2.200')).status).toBe(202);
     const signedIn = await call(stack, 'POST', `/api/v1/polls/${poll.poll_id}/votes`, { body, token: await tokenFor(77) });
     expect(signedIn.status).toBe(202);
     await eventually(async () => (await results(poll.poll_id)).total_votes === 2, 10_000, 'both counted as VALID');
@@ -114,7 +101,7 @@ describe('per-IP limit', () => {
     expect(stepUp.status).toBe(428);
     expect(stepUp.body.error.code).toBe('CAPTCHA_REQUIRED');
     // The 11th person behind this address is not turned away: with a solved CAPTCHA the vote counts.
-    expect((await vote(poll.poll_id, { ...body, captcha: await solve(stepUp.body.error.challenge) }, '192.0.2.77', 'browser-10')).status).toBe(202);
+    expect((await vote(poll.poll_id, { ...body, captcha: await solveCaptcha(stepUp.body.error.challenge) }, '192.0.2.77', 'browser-10')).status).toBe(202);
     await eventually(async () => (await results(poll.poll_id)).total_votes === 11, 10_000, 'eleven counted');
     // Another poll has its own budget.
     const other = await createPoll(stack);
@@ -130,7 +117,7 @@ describe('per-IP limit', () => {
           body: { options: [p.options[0].option_id], ...extra },
           headers: { 'x-forwarded-for': '192.0.2.78', 'user-agent': ua },
         });
-      const solveHere = async () => solve((await call(capped, 'GET', '/api/v1/captcha/challenge')).body);
+      const solveHere = async () => solveCaptcha((await call(capped, 'GET', '/api/v1/captcha/challenge')).body);
       expect([(await at('a')).status, (await at('b')).status]).toEqual([202, 202]);
       // Refused for want of a CAPTCHA, again and again: none of these uses one of the address's points.
       for (let i = 0; i < 5; i++) expect((await at(`c${i}`)).status).toBe(428);

@@ -1,4 +1,3 @@
-import { solveChallenge } from 'altcha-lib/v1';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createRedis } from '../../src/shared/redis.js';
 import { redisKeys } from '../../src/shared/redis-keys.js';
@@ -7,6 +6,7 @@ import { createLogger } from '../../src/shared/logger.js';
 import { scrape, type Exposition } from '../helpers/prom.js';
 import { startRealtime } from '../helpers/realtime.js';
 import { call, createPoll, eventually, startStack, type Stack } from '../helpers/stack.js';
+import { solveCaptcha } from '../helpers/captcha.js';
 
 let stack: Stack;
 beforeAll(async () => {
@@ -20,18 +20,6 @@ afterAll(async () => {
 
 const vote = (pollId: number, body: Record<string, unknown>, ip: string, ua = 'metrics-test') =>
   call(stack, 'POST', `/api/v1/polls/${pollId}/votes`, { body, headers: { 'x-forwarded-for': ip, 'user-agent': ua } });
-
-async function solve(challenge: { algorithm: string; challenge: string; salt: string; signature: string; maxnumber: number }) {
-  const solution = await solveChallenge(challenge.challenge, challenge.salt, challenge.algorithm, challenge.maxnumber).promise;
-  const payload = {
-    algorithm: challenge.algorithm,
-    challenge: challenge.challenge,
-    number: solution!.number,
-    salt: challenge.salt,
-    signature: challenge.signature,
-  };
-  return Buffer.from(JSON.stringify(payload)).toString('base64');
-}
 
 /** No label may identify a poll, an address or a person. */
 function expectNoIdentifyingLabels(page: Exposition) {
@@ -75,7 +63,7 @@ describe('API /metrics', () => {
     const refused = await vote(guarded.poll_id, { options: [guardedOption] }, '192.0.2.20');
     expect(refused.status).toBe(428);
     expect((await vote(guarded.poll_id, { options: [guardedOption], captcha: 'bm90IGEgc29sdXRpb24=' }, '192.0.2.21')).status).toBe(428);
-    const captcha = await solve(refused.body.error.challenge);
+    const captcha = await solveCaptcha(refused.body.error.challenge);
     expect((await vote(guarded.poll_id, { options: [guardedOption], captcha }, '192.0.2.20')).status).toBe(202);
     expect((await call(stack, 'GET', `/api/v1/polls/${poll.poll_id}/results`)).status).toBe(200);
 

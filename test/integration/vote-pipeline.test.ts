@@ -1,4 +1,3 @@
-import { randomUUID } from 'node:crypto';
 import { sql } from 'kysely';
 import { UnrecoverableError, type Job } from 'bullmq';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -8,6 +7,7 @@ import type { QueuedVote } from '../../src/db/votes.js';
 import type { VoteBatchJob } from '../../src/shared/queues.js';
 import { createVoteCommitter } from '../../src/workers/vote-ingest.js';
 import { call, countersAndRecount, createPoll, eventually, startStack, tokenFor, voteQueuesIdle, type Stack } from '../helpers/stack.js';
+import { queuedVote } from '../helpers/factories.js';
 
 let stack: Stack;
 beforeAll(async () => {
@@ -115,27 +115,14 @@ describe('changeable votes', () => {
     const ids = poll.options.map((o) => o.option_id);
     const publisher = createRedis(stack.config.REDIS_URL);
     const process = createVoteCommitter({ db: stack.db, publisher, keys: redisKeys(stack.config.REDIS_NAMESPACE), maxVotesPerCommit: 5000 });
-    const base: QueuedVote = {
-      vote_id: randomUUID(),
-      poll_id: poll.poll_id,
+    const base = queuedVote(poll.poll_id, {
       voter_key: 'u:99',
       voter_id: 99,
-      voter_fingerprint: null,
-      seq: 1,
       allow_change: true,
       selected: [ids[0], ids[1]],
       counted: [ids[0]],
       ranking: [ids[0], ids[1]],
-      ratings: null,
-      ip: '10.0.0.1',
-      user_agent: 'x',
-      status: 'VALID',
-      reasons: [],
-      response_ms: null,
-      accepted_at: Date.now(),
-      shard: 0,
-      view_token: 'missing',
-    };
+    });
     const change: QueuedVote = { ...base, seq: 2, selected: [ids[2]], counted: [ids[2]], ranking: [ids[2]] };
     const job = (votes: QueuedVote[]) => ({ data: { votes } }) as Job<VoteBatchJob>;
     expect(await process(job([change]))).toEqual({ changed: 1 });
@@ -185,27 +172,15 @@ describe('changeable votes', () => {
     const option = poll.options[0].option_id;
     const publisher = createRedis(stack.config.REDIS_URL);
     const process = createVoteCommitter({ db: stack.db, publisher, keys: redisKeys(stack.config.REDIS_NAMESPACE), maxVotesPerCommit: 5000 });
-    const votes: QueuedVote[] = Array.from({ length: 9 }, (_, i) => ({
-      vote_id: randomUUID(),
-      poll_id: poll.poll_id,
-      voter_key: `f:bisect${i}`,
-      voter_id: null,
-      voter_fingerprint: `bisect${i}`,
-      seq: 1,
-      allow_change: false,
-      selected: [option],
-      counted: [option],
-      ranking: null,
-      ratings: null,
-      ip: i === 6 ? 'not-an-address' : `10.9.0.${i}`,
-      user_agent: 'x',
-      status: 'VALID',
-      reasons: [],
-      response_ms: null,
-      accepted_at: Date.now(),
-      shard: 0,
-      view_token: 'missing',
-    }));
+    const votes = Array.from({ length: 9 }, (_, i) =>
+      queuedVote(poll.poll_id, {
+        voter_key: `f:bisect${i}`,
+        voter_fingerprint: `bisect${i}`,
+        selected: [option],
+        counted: [option],
+        ip: i === 6 ? 'not-an-address' : `10.9.0.${i}`,
+      }),
+    );
     const job = { data: { votes } } as Job<VoteBatchJob>;
     const failure = await process(job).catch((e: unknown) => e);
     expect(failure).toBeInstanceOf(UnrecoverableError);
